@@ -1,0 +1,60 @@
+"""injectq: async-first dependency injection on anyio.
+
+Layout: this module is the public façade and only re-exports.  The machinery
+lives in ``injectq._core`` along the container's pipeline: ``_spec`` (declare:
+read providers' signatures), ``_plan`` (compile: one builder per key),
+``_scope`` and ``_finalize`` (run: scopes, teardown), ``_container`` (the
+container tying them together), ``_inject`` (``@inject`` and lifetime
+decorators), ``_modules``, ``_errors``.  ``injectq.testing`` holds the test
+helpers.
+"""
+
+from ._core._container import InjectQ as InjectQ
+from ._core._errors import AlreadyRegisteredError as AlreadyRegisteredError
+from ._core._errors import BindingError as BindingError
+from ._core._errors import CircularDependencyError as CircularDependencyError
+from ._core._errors import DependencyNotFoundError as DependencyNotFoundError
+from ._core._errors import FinalizationError as FinalizationError
+from ._core._errors import InjectionError as InjectionError
+from ._core._errors import InjectQError as InjectQError
+from ._core._errors import ScopeError as ScopeError
+from ._core._inject import inject as inject
+from ._core._inject import register_as as register_as
+from ._core._inject import scoped as scoped
+from ._core._inject import singleton as singleton
+from ._core._inject import transient as transient
+from ._core._keys import Inject as Inject
+from ._core._keys import Scope as Scope
+from ._core._modules import ConfigurationModule as ConfigurationModule
+from ._core._modules import Module as Module
+from ._core._modules import ProviderModule as ProviderModule
+from ._core._modules import SimpleModule as SimpleModule
+from ._core._modules import provider as provider
+from ._core._scope import ScopeHandle as ScopeHandle
+
+__all__ = [
+    "AlreadyRegisteredError",
+    "BindingError",
+    "CircularDependencyError",
+    "ConfigurationModule",
+    "DependencyNotFoundError",
+    "FinalizationError",
+    "Inject",
+    "InjectQ",
+    "InjectQError",
+    "InjectionError",
+    "Module",
+    "ProviderModule",
+    "Scope",
+    "ScopeError",
+    "ScopeHandle",
+    "SimpleModule",
+    "inject",
+    "provider",
+    "register_as",
+    "scoped",
+    "singleton",
+    "transient",
+]
+
+__version__ = "0.1.0.dev0"

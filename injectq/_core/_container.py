@@ -1,0 +1,580 @@
+"""The container: bindings in, planned nodes out, scopes and closing around them."""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable, Hashable, Iterable, Iterator, MutableMapping
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+import anyio
+
+from ._errors import (
+    BindingError,
+    CircularDependencyError,
+    DependencyNotFoundError,
+    ScopeError,
+    describe_key,
+)
+from ._finalize import Steps, conclude, drive_async, drive_sync, finalize, record_needs_await
+from ._keys import RESERVED_SCOPES, SCOPED, SINGLETON, TRANSIENT, Scope, normalize_key, scope_name
+from ._plan import Node, compile_binding, constant
+from ._scope import Frame, ScopeHandle
+from ._spec import CallKind, Param, call_kind, read_params
+
+if TYPE_CHECKING:
+    from ._modules import Module
+
+__all__ = ["Binding", "InjectQ"]
+
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+DECLARED_SCOPE = "__injectq_scope__"
+_SELF: Any = object()
+_NO_KEY: Any = object()
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What a key is bound to: an instance, or a provider with a lifetime."""
+
+    key: Hashable
+    scope: str
+    provider: Callable[..., Any] | None = None
+    instance: Any = None
+    kind: CallKind = CallKind.SYNC
+
+    @property
+    def is_instance(self) -> bool:
+        return self.provider is None
+
+
+def _auto_buildable(key: Hashable) -> bool:
+    return (
+        isinstance(key, type)
+        and key.__module__ != "builtins"
+        and not inspect.isabstract(key)
+        and not getattr(key, "_is_protocol", False)
+    )
+
+
+_active: ContextVar[InjectQ | None] = ContextVar("injectq.active_container", default=None)
+_default_lock = threading.Lock()
+_default: list[InjectQ] = []
+
+
+class _Activation:
+    """``container.context()``: make a container the active one for a block."""
+
+    __slots__ = ("_container", "_tokens")
+
+    def __init__(self, container: InjectQ) -> None:
+        self._container = container
+        self._tokens: list[Token[InjectQ | None]] = []
+
+    def __enter__(self) -> InjectQ:
+        self._tokens.append(_active.set(self._container))
+        return self._container
+
+    def __exit__(self, *exc: object) -> None:
+        _active.reset(self._tokens.pop())
+
+    async def __aenter__(self) -> InjectQ:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.__exit__(*exc)
+
+
+class _Factories(MutableMapping[Hashable, Callable[..., Any]]):
+    """``container.factories``: the factory bindings seen as a dict."""
+
+    def __init__(self, container: InjectQ) -> None:
+        self._container = container
+
+    def __getitem__(self, key: Hashable) -> Callable[..., Any]:
+        return self._container.get_factory(key)
+
+    def __setitem__(self, key: Hashable, factory: Callable[..., Any]) -> None:
+        self._container.bind_factory(key, factory)
+
+    def __delitem__(self, key: Hashable) -> None:
+        self._container.get_factory(key)
+        del self._container[key]
+
+    def __iter__(self) -> Iterator[Hashable]:
+        return (k for k, b in self._container._bindings.items() if not b.is_instance)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class InjectQ:
+    """A dependency-injection container.
+
+    Bind keys (types, strings, ``Annotated[T, "name"]``) to classes,
+    factories or instances; resolve them with ``get``/``aget``; open scopes
+    with ``container.scope()``; close it to finalize its singletons.
+    """
+
+    def __init__(self, modules: Iterable[Module] | None = None) -> None:
+        self._bindings: dict[Hashable, Binding] = {}
+        self._plans: dict[Hashable, Node] = {}
+        self._plan_lock = threading.RLock()
+        self._root = Frame(SINGLETON, None, is_async=True)
+        self._scope_var: ContextVar[Frame] = ContextVar("injectq.scope", default=self._root)
+        self._scope_parents: dict[str, str | None] = {}
+        self.factories: MutableMapping[Hashable, Callable[..., Any]] = _Factories(self)
+        for module in modules or ():
+            self.install_module(module)
+
+    def __repr__(self) -> str:
+        return f"<InjectQ with {len(self._bindings)} bindings>"
+
+    # -- the active container -------------------------------------------------
+
+    @classmethod
+    def get_instance(cls) -> InjectQ:
+        """The active container: the innermost ``context()`` block's, else a process-wide one."""
+        active = _active.get()
+        if active is not None:
+            return active
+        if not _default:
+            with _default_lock:
+                if not _default:
+                    _default.append(cls())
+        return _default[0]
+
+    def context(self) -> _Activation:
+        """Make this container the active one inside a ``with`` / ``async with`` block."""
+        return _Activation(self)
+
+    # -- declare ------------------------------------------------------------------
+
+    def _check_scope(self, scope: str | Scope) -> str:
+        name = scope_name(scope)
+        if name not in RESERVED_SCOPES and name not in self._scope_parents:
+            known = sorted(RESERVED_SCOPES | self._scope_parents.keys())
+            raise ScopeError(
+                f"unknown scope {name!r}; registered scopes: {', '.join(map(repr, known))}",
+                fix=f"register it first: container.register_scope_manager({name!r}, manager)",
+            )
+        return name
+
+    def _set(self, binding: Binding) -> None:
+        key = binding.key
+        with self._plan_lock:
+            self._bindings[key] = binding
+            self._root.instances.pop(key, None)
+            self._plans.clear()
+
+    @overload
+    def bind(
+        self, key: None = None, *, scope: str | Scope = ..., allow_none: bool = ...
+    ) -> Callable[[type[T]], type[T]]: ...
+    @overload
+    def bind(
+        self, key: K, impl: Any = ..., scope: str | Scope = ..., allow_none: bool = ...
+    ) -> K: ...
+    def bind(
+        self,
+        key: Any = None,
+        impl: Any = _SELF,
+        scope: str | Scope = Scope.SINGLETON,
+        allow_none: bool = False,
+    ) -> Any:
+        """Bind ``key`` to a class (built from its hints) or an instance (handed out as is).
+
+        ``bind(X)`` binds ``X`` to itself.  Without a key it is a class decorator:
+        ``@container.bind(scope="session")``.
+        """
+        if key is None:
+
+            def decorate(cls: type[T]) -> type[T]:
+                self.bind(cls, cls, scope=scope)
+                return cls
+
+            return decorate
+        key = normalize_key(key)
+        name = self._check_scope(scope)
+        if impl is _SELF:
+            if not isinstance(key, type):
+                raise BindingError(
+                    f"bind({describe_key(key)}) needs an implementation: the key is not a class",
+                    key=key,
+                    fix=f"container.bind({describe_key(key)}, SomeClass) or bind_instance(...)",
+                )
+            impl = key
+        if impl is None:
+            if not allow_none:
+                raise BindingError(
+                    f"binding {describe_key(key)} to None",
+                    key=key,
+                    fix="pass allow_none=True to bind the value None on purpose",
+                )
+            self._set(Binding(key, SINGLETON, instance=None))
+            return key
+        if isinstance(impl, type):
+            if inspect.isabstract(impl):
+                missing = ", ".join(sorted(getattr(impl, "__abstractmethods__", ())))
+                raise BindingError(
+                    f"{describe_key(impl)} is abstract (missing: {missing}) and cannot be built"
+                    f" for {describe_key(key)}",
+                    key=key,
+                    fix=f"bind a concrete implementation: container.bind({describe_key(key)}, Impl)",
+                )
+            self._set(Binding(key, name, provider=impl, kind=CallKind.SYNC))
+        else:
+            self._set(Binding(key, SINGLETON, instance=impl))
+        return key
+
+    def bind_instance(self, key: Hashable, instance: Any, allow_none: bool = False) -> None:
+        """Bind ``key`` to ``instance``, handed out as is and never finalized by the container."""
+        if instance is None and not allow_none:
+            raise BindingError(
+                f"binding {describe_key(key)} to None",
+                key=key,
+                fix="pass allow_none=True to bind the value None on purpose",
+            )
+        self._set(Binding(normalize_key(key), SINGLETON, instance=instance))
+
+    def bind_factory(
+        self, key: Hashable, factory: Callable[..., Any], scope: str | Scope = Scope.TRANSIENT
+    ) -> None:
+        """Bind ``key`` to a callable: sync or async function, sync or async generator."""
+        if not callable(factory):
+            raise BindingError(
+                f"the factory for {describe_key(key)} is not callable: {factory!r}",
+                key=key,
+                fix="pass a function, or use bind_instance for a value",
+            )
+        name = self._check_scope(scope)
+        self._set(Binding(normalize_key(key), name, provider=factory, kind=call_kind(factory)))
+
+    def __setitem__(self, key: Hashable, value: Any) -> None:
+        if isinstance(value, type):
+            self.bind(key, value, scope=Scope.SINGLETON)
+        else:
+            self.bind_instance(key, value, allow_none=True)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.get(key)
+
+    def __delitem__(self, key: Hashable) -> None:
+        key = normalize_key(key)
+        with self._plan_lock:
+            if key not in self._bindings:
+                raise DependencyNotFoundError(f"nothing is bound to {describe_key(key)}", key=key)
+            del self._bindings[key]
+            self._root.instances.pop(key, None)
+            self._plans.clear()
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            return normalize_key(key) in self._bindings
+        except TypeError:
+            return False
+
+    def has(self, key: Hashable) -> bool:
+        """Whether ``key`` has a binding."""
+        return key in self
+
+    def install_module(self, module: Module) -> None:
+        """Let ``module`` add its bindings."""
+        module.configure(self)
+
+    def clear(self) -> None:
+        """Drop every binding and cached instance (without finalizing: close first)."""
+        with self._plan_lock:
+            self._bindings.clear()
+            self._plans.clear()
+            self._root.instances.clear()
+            self._root.records.clear()
+
+    # -- plan ---------------------------------------------------------------------
+
+    def _binding_for(self, key: Hashable) -> Binding | None:
+        binding = self._bindings.get(key)
+        if binding is None and _auto_buildable(key):
+            assert isinstance(key, type)
+            declared = getattr(key, DECLARED_SCOPE, TRANSIENT)
+            binding = Binding(key, declared, provider=key)
+        return binding
+
+    def _outlives(self, longer: str, shorter: str) -> bool:
+        if longer in (shorter, SINGLETON):
+            return True
+        if shorter == SINGLETON:
+            return False
+        if shorter == SCOPED:
+            return True
+        if longer == SCOPED:
+            return False
+        parent = self._scope_parents.get(shorter)
+        while parent is not None:
+            if parent == longer:
+                return True
+            parent = self._scope_parents.get(parent)
+        return False
+
+    def _plan(self, key: Any) -> Node:
+        node = self._plans.get(key)
+        if node is not None:
+            return node
+        normalized = normalize_key(key)
+        with self._plan_lock:
+            node = self._compile(normalized, [])
+            self._plans[key] = node
+        return node
+
+    def _missing(self, key: Hashable, path: list[Hashable], detail: str = "") -> DependencyNotFoundError:
+        hint = (
+            f"container.bind({describe_key(key)}, Impl) or bind_instance / bind_factory"
+            if not (isinstance(key, type) and key.__module__ == "builtins")
+            else f"builtins are never built automatically: bind_instance({describe_key(key)}, value)"
+            " or give the parameter a default"
+        )
+        return DependencyNotFoundError(
+            f"nothing is bound to {describe_key(key)}{detail}",
+            key=key,
+            chain=[*path, key],
+            fix=hint,
+        )
+
+    def _param_node(self, param: Param, owner: Hashable, path: list[Hashable]) -> Node:
+        key = param.key
+        if key is None:
+            if param.has_default:
+                return constant(param.name, param.default)
+            raise DependencyNotFoundError(
+                f"parameter {param.name!r} of {describe_key(owner)} has no type hint",
+                key=owner,
+                chain=path,
+                fix="annotate it, give it a default, or bind a factory that supplies it",
+            )
+        if self._binding_for(key) is not None:
+            return self._compile(key, path)
+        if param.has_default:
+            return constant(key, param.default)
+        if param.optional:
+            return constant(key, None)
+        raise self._missing(key, path, f" (parameter {param.name!r} of {describe_key(owner)})")
+
+    def _compile(self, key: Hashable, path: list[Hashable]) -> Node:
+        node = self._plans.get(key)
+        if node is not None:
+            return node
+        if key in path:
+            raise CircularDependencyError([*path[path.index(key) :], key])
+        binding = self._binding_for(key)
+        if binding is None:
+            raise self._missing(key, path)
+        if binding.is_instance:
+            node = constant(key, binding.instance)
+        else:
+            assert binding.provider is not None
+            node = Node(key, binding.scope)
+            inner = [*path, key]
+            deps: list[tuple[str | None, Node]] = []
+            for param in read_params(binding.provider, key):
+                dep = self._param_node(param, key, inner)
+                deps.append((param.name if param.keyword_only else None, dep))
+            self._check_lifetimes(node, [d for _, d in deps], inner)
+            compile_binding(node, binding, deps, self._root)
+        self._plans[key] = node
+        return node
+
+    def _check_lifetimes(self, node: Node, deps: list[Node], path: list[Hashable]) -> None:
+        requires: dict[str, Hashable] = {}
+        for dep in deps:
+            requires.update(dep.requires)
+        if node.scope == TRANSIENT:
+            node.requires = requires
+            return
+        for needed, needed_key in requires.items():
+            if not self._outlives(needed, node.scope):
+                raise ScopeError(
+                    f"{describe_key(node.key)} ({node.scope!r}) depends on"
+                    f" {describe_key(needed_key)} ({needed!r}), which does not live as long",
+                    key=node.key,
+                    chain=[*path, needed_key],
+                    fix=f"give {describe_key(node.key)} a shorter lifetime, or"
+                    f" {describe_key(needed_key)} a longer one",
+                )
+        if node.scope != SINGLETON:
+            node.requires = {node.scope: node.key}
+
+    def validate(self) -> None:
+        """Plan every binding without building anything; raise the first problem found."""
+        for key in list(self._bindings):
+            self._plan(key)
+
+    def get_dependency_graph(self) -> dict[Hashable, list[Hashable]]:
+        """Each bound key with the keys it depends on directly."""
+        graph: dict[Hashable, list[Hashable]] = {}
+        for key in list(self._bindings):
+            graph[key] = [dep.key for dep in self._plan(key).deps]
+        return graph
+
+    # -- resolve --------------------------------------------------------------------
+
+    def _resolve(self, key: Any, frame: Frame) -> Any:
+        node = self._plans.get(key) or self._plan(key)
+        return node.top(frame)
+
+    async def _aresolve(self, key: Any, frame: Frame) -> Any:
+        node = self._plans.get(key) or self._plan(key)
+        atop = node.atop
+        if atop is None:
+            return node.top(frame)
+        return await atop(frame)
+
+    @overload
+    def get(self, key: type[T]) -> T: ...
+    @overload
+    def get(self, key: Any) -> Any: ...
+    def get(self, key: Any) -> Any:
+        """Resolve ``key`` in the current scope (sync)."""
+        node = self._plans.get(key) or self._plan(key)
+        return node.top(self._scope_var.get())
+
+    @overload
+    async def aget(self, key: type[T]) -> T: ...
+    @overload
+    async def aget(self, key: Any) -> Any: ...
+    async def aget(self, key: Any) -> Any:
+        """Resolve ``key`` in the current scope, awaiting async factories."""
+        return await self._aresolve(key, self._scope_var.get())
+
+    @overload
+    def try_get(self, key: type[T], default: None = None) -> T | None: ...
+    @overload
+    def try_get(self, key: type[T], default: T) -> T: ...
+    @overload
+    def try_get(self, key: Any, default: Any = None) -> Any: ...
+    def try_get(self, key: Any, default: Any = None) -> Any:
+        """Like ``get``, but ``default`` when nothing provides ``key``."""
+        if self._binding_for(normalize_key(key)) is None:
+            return default
+        return self.get(key)
+
+    def can_provide(self, key: Hashable) -> bool:
+        """Whether ``key`` is bound or is a class the container can build."""
+        try:
+            return self._binding_for(normalize_key(key)) is not None
+        except TypeError:
+            return False
+
+    def get_factory(self, key: Hashable) -> Callable[..., Any]:
+        """The callable bound to ``key`` with ``bind_factory`` (or a bound class)."""
+        binding = self._bindings.get(normalize_key(key))
+        if binding is None or binding.provider is None:
+            raise self._missing(normalize_key(key), [], " as a factory")
+        return binding.provider
+
+    def call_factory(self, key: Hashable, *args: Any, **kwargs: Any) -> Any:
+        """Call the factory bound to ``key`` with exactly these arguments."""
+        return self.get_factory(key)(*args, **kwargs)
+
+    async def acall_factory(self, key: Hashable, *args: Any, **kwargs: Any) -> Any:
+        """``call_factory``, awaiting the result when it is awaitable."""
+        result = self.call_factory(key, *args, **kwargs)
+        return await result if inspect.isawaitable(result) else result
+
+    def _invocable(self, target: Any) -> Callable[..., Any]:
+        if not callable(target) or isinstance(target, type) and target in self._bindings:
+            binding = self._bindings.get(normalize_key(target))
+            if binding is None:
+                raise self._missing(normalize_key(target), [])
+            if binding.provider is not None:
+                return binding.provider
+            if callable(binding.instance):
+                return binding.instance  # type: ignore[no-any-return]
+            raise BindingError(f"{describe_key(target)} is bound to a value, not a factory", key=target)
+        return target  # type: ignore[no-any-return]
+
+    def invoke(self, target: Any, /, **given: Any) -> Any:
+        """Call a factory (or the one bound to a key): ``given`` as passed, the rest injected."""
+        from ._inject import Injector
+
+        fn = self._invocable(target)
+        return fn(**given, **Injector.of(fn).fill(self, (), given))
+
+    async def ainvoke(self, target: Any, /, **given: Any) -> Any:
+        """``invoke`` with async dependencies awaited, and the result awaited when awaitable."""
+        from ._inject import Injector
+
+        fn = self._invocable(target)
+        result = fn(**given, **await Injector.of(fn).afill(self, (), given))
+        return await result if inspect.isawaitable(result) else result
+
+    # -- scopes -------------------------------------------------------------------------
+
+    def scope(self, name: str | Scope | None = None, scope_id: Hashable | None = None) -> ScopeHandle:
+        """A scope to enter with ``async with`` (or ``with``): the request scope by default."""
+        resolved = SCOPED if name is None else scope_name(name)
+        if resolved != SCOPED:
+            if resolved in RESERVED_SCOPES:
+                raise ScopeError(
+                    f"{resolved!r} is a lifetime, not a scope that can be entered",
+                    fix="use container.scope() for the request scope, or a registered custom scope",
+                )
+            self._check_scope(resolved)
+        return ScopeHandle(self, resolved, scope_id)
+
+    async_scope = scope
+
+    # -- closing -----------------------------------------------------------------------
+
+    def _close_steps(self, is_async: bool) -> Steps[list[Exception]]:
+        errors = yield from finalize(self._root.records, is_async=is_async)
+        self._root.instances.clear()
+        self._plans.clear()
+        return errors
+
+    def _close_sync(self, exc: BaseException | None) -> None:
+        waiting = [r for r in self._root.records if record_needs_await(r)]
+        if waiting:
+            raise ScopeError(
+                f"{describe_key(waiting[0][2])} needs an async teardown; nothing was finalized",
+                key=waiting[0][2],
+                fix="close the container with `await container.aclose()` or `async with container:`",
+            )
+        conclude(drive_sync(self._close_steps(False), _never), exc, "the container")
+
+    async def _close_async(self, exc: BaseException | None) -> None:
+        with anyio.CancelScope(shield=True):
+            errors = await drive_async(self._close_steps(True))
+        conclude(errors, exc, "the container")
+
+    def close(self) -> None:
+        """Finalize every singleton (and unscoped transient), last created first."""
+        self._close_sync(None)
+
+    async def aclose(self) -> None:
+        """Finalize every singleton, awaiting async teardown, shielded from cancellation."""
+        await self._close_async(None)
+
+    def __enter__(self) -> InjectQ:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._close_sync(exc)
+
+    async def __aenter__(self) -> InjectQ:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._close_async(exc)
+
+
+def _never() -> BaseException:  # pragma: no cover - close() checks for async teardown first
+    return ScopeError("the container needs an async close", fix="await container.aclose()")
+

@@ -1,0 +1,133 @@
+"""The exception tree.
+
+Every error injectq raises derives from :class:`InjectQError` and also from the
+stdlib class a caller would naturally catch (``LookupError`` for a missing
+binding, ``TypeError`` for a bad binding, ...).  Errors keep structured fields
+(``key``, ``chain``, ``fix``) and render their message lazily, so the
+resolution chain can be completed while the error travels up the graph.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Hashable, Sequence
+
+if sys.version_info >= (3, 11):  # pragma: no cover - depends on the interpreter
+    from builtins import ExceptionGroup
+else:  # pragma: no cover
+    from exceptiongroup import ExceptionGroup
+
+__all__ = [
+    "AlreadyRegisteredError",
+    "BindingError",
+    "CircularDependencyError",
+    "DependencyNotFoundError",
+    "FinalizationError",
+    "InjectQError",
+    "InjectionError",
+    "ScopeError",
+    "describe_key",
+]
+
+
+def describe_key(key: object) -> str:
+    """A short, readable name for a binding key."""
+    if isinstance(key, type):
+        return key.__qualname__
+    if isinstance(key, str):
+        return repr(key)
+    metadata = getattr(key, "__metadata__", None)
+    origin = getattr(key, "__origin__", None)
+    if metadata is not None and origin is not None:
+        inner = ", ".join(repr(m) for m in metadata)
+        return f"Annotated[{describe_key(origin)}, {inner}]"
+    return repr(key)
+
+
+class InjectQError(Exception):
+    """Root of every error raised by injectq."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: Hashable | None = None,
+        chain: Sequence[Hashable] = (),
+        fix: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.key = key
+        self.chain: list[Hashable] = list(chain)
+        self.fix = fix
+
+    def add_frame(self, key: Hashable) -> None:
+        """Record that the failing resolution was reached through ``key``."""
+        if not self.chain or self.chain[0] != key:
+            self.chain.insert(0, key)
+
+    def __str__(self) -> str:
+        lines = [self.message]
+        if len(self.chain) > 1:
+            lines.append("chain: " + " -> ".join(describe_key(k) for k in self.chain))
+        if self.fix:
+            lines.append("fix: " + self.fix)
+        return "\n  ".join(lines)
+
+
+class DependencyNotFoundError(InjectQError, LookupError):
+    """Nothing is bound to a key and it cannot be built automatically."""
+
+
+class CircularDependencyError(InjectQError):
+    """The dependency graph has a cycle; ``cycle`` lists it, first key repeated last."""
+
+    def __init__(self, cycle: Sequence[Hashable]) -> None:
+        self.cycle = list(cycle)
+        shown = " -> ".join(describe_key(k) for k in self.cycle)
+        super().__init__(
+            f"circular dependency: {shown}",
+            key=self.cycle[0],
+            fix="break the cycle: inject a factory or move the shared part into its own service",
+        )
+
+
+class ScopeError(InjectQError, RuntimeError):
+    """A scope is missing, misused, or a lifetime rule is broken."""
+
+
+class BindingError(InjectQError, TypeError):
+    """A binding cannot work as declared."""
+
+
+class AlreadyRegisteredError(BindingError):
+    """A key is registered where a second registration is not allowed."""
+
+
+class InjectionError(InjectQError, TypeError):
+    """A parameter of an injected call cannot be filled."""
+
+
+class FinalizationError(ExceptionGroup[Exception], InjectQError):  # type: ignore[misc]
+    """One or more finalizers failed while a scope or container closed.
+
+    Holds every failure (and the block's own exception when it raised), in the
+    order they happened.  It is raised even when only one finalizer failed, so
+    ``except* FinalizationError`` and ``except FinalizationError`` see one shape.
+    """
+
+    def __new__(cls, message: str, exceptions: Sequence[Exception]) -> FinalizationError:
+        return super().__new__(cls, message, exceptions)
+
+    def __init__(self, message: str, exceptions: Sequence[Exception]) -> None:
+        ExceptionGroup.__init__(self, message, exceptions)  # type: ignore[arg-type]
+        self.key = None
+        self.chain = []
+        self.fix = None
+
+    def derive(self, excs: Sequence[Exception]) -> FinalizationError:  # type: ignore[override]
+        return FinalizationError(self.message, excs)
+
+    def __str__(self) -> str:
+        return ExceptionGroup.__str__(self)
+

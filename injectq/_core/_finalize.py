@@ -1,0 +1,153 @@
+"""Finalizers: what is torn down, in which order, and the two drivers.
+
+Scope exit and container close are written once, as *step generators*: plain
+generators that ``yield`` an awaitable whenever a step must be awaited.  The
+async driver awaits each one; the sync driver runs the same steps and refuses
+(with an error naming the async call) if a step turns out to need awaiting.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Hashable
+from typing import Any, TypeVar
+
+from ._errors import BindingError, FinalizationError, ScopeError, describe_key
+
+__all__ = [
+    "AGEN",
+    "GEN",
+    "OBJ",
+    "Record",
+    "Steps",
+    "drive_async",
+    "drive_sync",
+    "finalize",
+    "has_teardown",
+    "only_async_teardown",
+]
+
+T = TypeVar("T")
+Steps = Generator[Awaitable[Any], Any, T]
+
+GEN = 0  # a sync generator factory, suspended at its ``yield``
+AGEN = 1  # an async generator factory, suspended at its ``yield``
+OBJ = 2  # an object with aclose() / close() / cleanup()
+
+Record = tuple[int, Any, Hashable]
+_METHODS = ("aclose", "close", "cleanup")
+
+
+def has_teardown(cls: type) -> bool:
+    """Whether instances of ``cls`` have a method the container calls on exit."""
+    return any(callable(getattr(cls, name, None)) for name in _METHODS)
+
+
+def only_async_teardown(obj: object) -> bool:
+    """True when ``obj`` can only be finalized by awaiting ``aclose()``."""
+    return callable(getattr(obj, "aclose", None)) and not any(
+        callable(getattr(obj, name, None)) for name in _METHODS[1:]
+    )
+
+
+def record_needs_await(record: Record) -> bool:
+    kind, obj, _ = record
+    return kind == AGEN or (kind == OBJ and only_async_teardown(obj))
+
+
+def _teardown_method(obj: object, key: Hashable, is_async: bool) -> Callable[[], Any]:
+    for name in _METHODS if is_async else _METHODS[1:]:
+        method = getattr(obj, name, None)
+        if callable(method):
+            return method  # type: ignore[no-any-return]
+    raise ScopeError(
+        f"{describe_key(key)} can only be finalized by awaiting its aclose(), and this exit is sync",
+        key=key,
+        fix="leave the scope with `async with` / close the container with `await container.aclose()`",
+    )
+
+
+def finalize(records: list[Record], *, is_async: bool) -> Steps[list[Exception]]:
+    """Finalize ``records`` last-first, each exactly once; return the failures."""
+    errors: list[Exception] = []
+    while records:
+        kind, obj, key = records.pop()
+        try:
+            if kind == GEN:
+                try:
+                    next(obj)
+                except StopIteration:
+                    continue
+                obj.close()
+                raise BindingError(
+                    f"the generator factory of {describe_key(key)} yielded more than once",
+                    key=key,
+                    fix="a factory generator yields its value exactly once; teardown follows it",
+                )
+            if kind == AGEN:
+                agen: AsyncGenerator[Any, None] = obj
+                try:
+                    yield agen.__anext__()
+                except StopAsyncIteration:
+                    continue
+                yield agen.aclose()
+                raise BindingError(
+                    f"the async generator factory of {describe_key(key)} yielded more than once",
+                    key=key,
+                    fix="a factory generator yields its value exactly once; teardown follows it",
+                )
+            result = _teardown_method(obj, key, is_async)()
+            if inspect.isawaitable(result):
+                yield result
+        except Exception as exc:  # noqa: BLE001 - gathered into FinalizationError
+            errors.append(exc)
+    return errors
+
+
+def drive_sync(steps: Steps[T], refuse: Callable[[], BaseException]) -> T:
+    """Run ``steps`` without an event loop; ``refuse()`` is raised if one must be awaited."""
+    try:
+        awaitable = steps.send(None)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    close = getattr(awaitable, "close", None)
+    if close is not None:
+        close()  # an un-awaited coroutine would warn
+    steps.close()
+    raise refuse()
+
+
+async def drive_async(steps: Steps[T]) -> T:
+    """Run ``steps``, awaiting every awaitable they hand over."""
+    try:
+        awaitable = steps.send(None)
+        while True:
+            try:
+                result = await awaitable
+            except BaseException as exc:  # noqa: BLE001 - handed back to the steps
+                awaitable = steps.throw(exc)
+            else:
+                awaitable = steps.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+def conclude(errors: list[Exception], block_exc: BaseException | None, what: str) -> None:
+    """Raise what leaving ``what`` must raise, given finalizer ``errors``.
+
+    Finalizer failures become one ``FinalizationError`` holding all of them,
+    with the block's own exception first when it raised one.  A cancellation
+    (or any other ``BaseException``) from the block is never swallowed: it
+    propagates with the ``FinalizationError`` as its ``__context__``.
+    """
+    if not errors:
+        return
+    count = f"{len(errors)} finalizer{'s' if len(errors) > 1 else ''}"
+    if isinstance(block_exc, Exception):
+        group = FinalizationError(f"{count} failed leaving {what}, after the block raised", [block_exc, *errors])
+        raise group from None
+    group = FinalizationError(f"{count} failed leaving {what}", errors)
+    if block_exc is not None:
+        block_exc.__context__ = group
+        raise block_exc
+    raise group

@@ -1,0 +1,177 @@
+"""``@inject`` and the class decorators that declare lifetimes."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any, TypeVar, overload
+from weakref import WeakKeyDictionary
+
+from typing_extensions import ParamSpec
+
+from ._container import DECLARED_SCOPE, InjectQ
+from ._errors import InjectionError, InjectQError, describe_key
+from ._keys import Scope, scope_name
+from ._plan import Node
+from ._spec import Param, read_params
+
+__all__ = ["Injector", "inject", "register_as", "scoped", "singleton", "transient"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+C = TypeVar("C", bound=type)
+
+
+class Injector:
+    """Which parameters of a callable the container fills, read once per callable."""
+
+    __slots__ = ("_fn", "_params", "_positional")
+    _cache: WeakKeyDictionary[Any, Injector] = WeakKeyDictionary()
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self._fn = fn
+        self._params: list[Param] | None = None  # read lazily: forward references
+        self._positional: list[str] = []
+
+    @classmethod
+    def of(cls, fn: Callable[..., Any]) -> Injector:
+        try:
+            return cls._cache[fn]
+        except (KeyError, TypeError):
+            pass
+        injector = cls(fn)
+        try:
+            cls._cache[fn] = injector
+        except TypeError:  # not weak-referenceable (a bound method, a builtin)
+            pass
+        return injector
+
+    def _read(self) -> list[Param]:
+        if self._params is None:
+            params = read_params(self._fn, getattr(self._fn, "__qualname__", repr(self._fn)))
+            self._positional = [p.name for p in params if not p.keyword_only]
+            self._params = params
+        return self._params
+
+    def targets(
+        self, container: InjectQ, args: Sequence[Any], given: Mapping[str, Any]
+    ) -> list[tuple[str, Node]]:
+        """The parameters to fill for a call with ``args`` and ``given``, and their nodes."""
+        params = self._read()
+        passed = set(self._positional[: len(args)])
+        found: list[tuple[str, Node]] = []
+        for param in params:
+            if param.name in passed or param.name in given or param.positional_only:
+                continue
+            key = param.key
+            if key is None:
+                continue
+            if container.can_provide(key):
+                try:
+                    found.append((param.name, container._plan(key)))
+                except InjectQError as exc:
+                    exc.add_frame(self._fn)
+                    raise
+            elif param.explicit or not (param.has_default or param.optional):
+                raise InjectionError(
+                    f"cannot fill parameter {param.name!r} of {describe_key(self._fn)}:"
+                    f" nothing provides {describe_key(key)}",
+                    key=key,
+                    fix=f"bind {describe_key(key)} in the active container, or pass {param.name}=...",
+                )
+        return found
+
+    def fill(self, container: InjectQ, args: Sequence[Any], given: Mapping[str, Any]) -> dict[str, Any]:
+        frame = container._scope_var.get()
+        return {name: node.top(frame) for name, node in self.targets(container, args, given)}
+
+    async def afill(
+        self, container: InjectQ, args: Sequence[Any], given: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        frame = container._scope_var.get()
+        filled: dict[str, Any] = {}
+        for name, node in self.targets(container, args, given):
+            filled[name] = node.top(frame) if node.atop is None else await node.atop(frame)
+        return filled
+
+
+@overload
+def inject(fn: Callable[P, R], /) -> Callable[P, R]: ...
+@overload
+def inject(*, container: InjectQ | None = None) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+def inject(fn: Any = None, /, *, container: InjectQ | None = None) -> Any:
+    """Fill a function's injectable parameters at call time; passed arguments win.
+
+    Works on sync and async functions and methods.  Parameters are filled from
+    ``container`` when given, else from the active container at each call.
+    """
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        injector = Injector.of(func)
+
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                active = container or InjectQ.get_instance()
+                kwargs.update(await injector.afill(active, args, kwargs))
+                return await func(*args, **kwargs)
+
+            return async_wrapper
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            active = container or InjectQ.get_instance()
+            kwargs.update(injector.fill(active, args, kwargs))
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    return decorate if fn is None else decorate(fn)
+
+
+def _declare(cls: C, scope: str) -> C:
+    setattr(cls, DECLARED_SCOPE, scope)
+    InjectQ.get_instance().bind(cls, cls, scope=scope)
+    return cls
+
+
+class _Lifetime:
+    """``@singleton`` / ``@transient`` / ``@scoped``, bare or called.
+
+    Declares the class's lifetime (any container that builds it honours it)
+    and registers the class on the active container.
+    """
+
+    __slots__ = ("_scope",)
+
+    def __init__(self, scope: Scope) -> None:
+        self._scope = scope.value
+
+    def __repr__(self) -> str:
+        return f"<injectq.{self._scope}>"
+
+    @overload
+    def __call__(self, cls: C, /) -> C: ...
+    @overload
+    def __call__(self) -> Callable[[C], C]: ...
+    def __call__(self, cls: Any = None, /) -> Any:
+        if cls is None:
+            return lambda later: _declare(later, self._scope)
+        return _declare(cls, self._scope)
+
+
+singleton = _Lifetime(Scope.SINGLETON)
+transient = _Lifetime(Scope.TRANSIENT)
+scoped = _Lifetime(Scope.SCOPED)
+
+
+def register_as(key: Hashable, scope: str | Scope = Scope.SINGLETON) -> Callable[[C], C]:
+    """Class decorator: bind ``key`` to the class on the active container."""
+
+    def decorate(cls: C) -> C:
+        InjectQ.get_instance().bind(key, cls, scope=scope_name(scope))
+        return cls
+
+    return decorate

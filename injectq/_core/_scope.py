@@ -1,0 +1,216 @@
+"""Run: the storage of one lifetime (a *frame*) and the scope handle users enter.
+
+A frame holds the instances of one lifetime, their teardown records, and what
+concurrent builders need (a lock for threads, pending events for tasks).  The
+container's own frame holds the singletons.  ``ScopeHandle`` is a frame with a
+lifecycle: entered once with ``with`` or ``async with`` (the async form runs an
+anyio task group), left once, its records finalized last-created first.
+
+The lifecycle is written once as step generators (see ``_finalize``) and
+driven by ``__enter__``/``__exit__`` or ``__aenter__``/``__aexit__``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable, Hashable
+from contextvars import ContextVar, Token
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+
+from ._errors import ScopeError, describe_key
+from ._finalize import (
+    Record,
+    Steps,
+    conclude,
+    drive_async,
+    drive_sync,
+    finalize,
+    record_needs_await,
+)
+
+if TYPE_CHECKING:
+    from ._container import InjectQ
+
+__all__ = ["Frame", "ScopeHandle"]
+
+T = TypeVar("T")
+_NEW, _ACTIVE, _LEFT = 0, 1, 2
+
+
+class Frame:
+    """Instances of one lifetime and the records that finalize them."""
+
+    __slots__ = ("instances", "is_async", "lock", "name", "parent", "pending", "records")
+
+    def __init__(self, name: str, parent: Frame | None, *, is_async: bool) -> None:
+        self.name = name
+        self.parent = parent
+        self.is_async = is_async
+        self.instances: dict[Hashable, Any] = {}
+        self.pending: dict[Hashable, anyio.Event] = {}
+        self.records: list[Record] = []
+        self.lock = threading.RLock()
+
+    def adopt(self, records: list[Record]) -> None:
+        """Take over ``records``; a frame left with ``with`` refuses what needs ``await``."""
+        if not self.is_async:
+            for record in records:
+                if record_needs_await(record):
+                    key = record[2]
+                    raise ScopeError(
+                        f"{describe_key(key)} needs an async teardown, but the {self.name!r}"
+                        " scope was entered with `with` and cannot await it",
+                        key=key,
+                        fix=f"enter it with `async with container.scope({self.name!r})`",
+                    )
+        self.records.extend(records)
+
+
+class ScopeHandle(Frame):
+    """An entered scope: resolve with ``get``/``aget``, run tasks with ``start_soon``/``start``."""
+
+    __slots__ = ("_container", "_state", "_task_group", "_token", "scope_id")
+
+    def __init__(self, container: InjectQ, name: str, scope_id: Hashable | None) -> None:
+        super().__init__(name, None, is_async=False)
+        self._container = container
+        self.scope_id = scope_id
+        self._state = _NEW
+        self._task_group: TaskGroup | None = None
+        self._token: Token[Frame] | None = None
+
+    def __repr__(self) -> str:
+        state = ("not entered", "active", "left")[self._state]
+        shown = "" if self.scope_id is None else f", {self.scope_id!r}"
+        return f"<ScopeHandle {self.name!r}{shown} ({state})>"
+
+    # -- lifecycle, written once ------------------------------------------------
+
+    def _open(self, is_async: bool) -> Steps[None]:
+        if self._state != _NEW:
+            what = "is active" if self._state == _ACTIVE else "has been left"
+            raise ScopeError(
+                f"this {self.name!r} scope {what}; a scope handle is entered once",
+                fix="open a new one with container.scope(...)",
+            )
+        var: ContextVar[Frame] = self._container._scope_var
+        self.parent = var.get()
+        self.is_async = is_async
+        self._token = var.set(self)
+        self._state = _ACTIVE
+        return
+        yield  # a step generator that never needs to await
+
+    def _close(self, is_async: bool) -> Steps[list[Exception]]:
+        self._state = _LEFT
+        if self._token is not None:
+            self._container._scope_var.reset(self._token)
+            self._token = None
+        errors = yield from finalize(self.records, is_async=is_async)
+        self.instances.clear()
+        return errors
+
+    def _refuse(self) -> ScopeError:
+        return ScopeError(
+            f"the {self.name!r} scope needs to await here, which `with` cannot do",
+            fix=f"use `async with container.scope({self.name!r})`",
+        )
+
+    def __enter__(self) -> ScopeHandle:
+        drive_sync(self._open(False), self._refuse)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        errors = drive_sync(self._close(False), self._refuse)
+        conclude(errors, exc, f"the {self.name!r} scope")
+
+    async def __aenter__(self) -> ScopeHandle:
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        try:
+            await drive_async(self._open(True))
+        except BaseException as exc:
+            await task_group.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        self._task_group = task_group
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        block_exc = exc
+        task_group, self._task_group = self._task_group, None
+        try:
+            if task_group is not None and await task_group.__aexit__(exc_type, exc, tb):
+                block_exc = None
+        except BaseException as raised:  # noqa: BLE001 - re-raised by conclude/below
+            block_exc = raised
+        with anyio.CancelScope(shield=True):
+            errors = await drive_async(self._close(True))
+        conclude(errors, block_exc, f"the {self.name!r} scope")
+        if block_exc is not None and block_exc is not exc:
+            raise block_exc
+
+    # -- use --------------------------------------------------------------------
+
+    def _check_active(self, action: str) -> None:
+        if self._state != _ACTIVE:
+            when = "before it is entered" if self._state == _NEW else "after it has been left"
+            raise ScopeError(
+                f"{action} on the {self.name!r} scope {when}",
+                fix=f"call it inside `async with container.scope({self.name!r}) as scope:`",
+            )
+
+    @overload
+    def get(self, key: type[T]) -> T: ...
+    @overload
+    def get(self, key: Any) -> Any: ...
+    def get(self, key: Any) -> Any:
+        """Resolve ``key`` in this scope (sync)."""
+        self._check_active(f"get({describe_key(key)})")
+        return self._container._resolve(key, self)
+
+    @overload
+    async def aget(self, key: type[T]) -> T: ...
+    @overload
+    async def aget(self, key: Any) -> Any: ...
+    async def aget(self, key: Any) -> Any:
+        """Resolve ``key`` in this scope, awaiting async factories."""
+        self._check_active(f"aget({describe_key(key)})")
+        return await self._container._aresolve(key, self)
+
+    def _group(self, action: str) -> TaskGroup:
+        self._check_active(action)
+        if self._task_group is None:
+            raise ScopeError(
+                f"{action} needs a scope entered with `async with`",
+                fix=f"use `async with container.scope({self.name!r}) as scope:`",
+            )
+        return self._task_group
+
+    def start_soon(
+        self, func: Callable[..., Awaitable[Any]], *args: Any, name: object = None
+    ) -> None:
+        """Start a task that this scope waits for before it finalizes anything."""
+        self._group("start_soon()").start_soon(func, *args, name=name)
+
+    async def start(
+        self, func: Callable[..., Awaitable[Any]], *args: Any, name: object = None
+    ) -> Any:
+        """Start a task and wait until it calls ``task_status.started()``."""
+        return await self._group("start()").start(func, *args, name=name)
+
+
+__all__ += ["TaskStatus"]

@@ -1,0 +1,21 @@
+"""Helpers for tests of code that uses injectq."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from ._core._container import InjectQ
+
+__all__ = ["test_container"]
+
+
+@contextmanager
+def test_container() -> Iterator[InjectQ]:
+    """A fresh container, active for the block (decorators, ``@inject``), closed at the end."""
+    container = InjectQ()
+    with container.context(), container:
+        yield container
+
+
+test_container.__test__ = False  # type: ignore[attr-defined]  # not a test for pytest

@@ -25,11 +25,18 @@ from ._core._inject import singleton as singleton
 from ._core._inject import transient as transient
 from ._core._keys import Inject as Inject
 from ._core._keys import Scope as Scope
+from ._core._keys import ScopeId as ScopeId
+from ._core._managers import ScopeManager as ScopeManager
 from ._core._modules import ConfigurationModule as ConfigurationModule
 from ._core._modules import Module as Module
 from ._core._modules import ProviderModule as ProviderModule
 from ._core._modules import SimpleModule as SimpleModule
 from ._core._modules import provider as provider
+from ._core._ready import ScopeMetrics as ScopeMetrics
+from ._core._ready import SessionScopeManager as SessionScopeManager
+from ._core._ready import TenantScopeManager as TenantScopeManager
+from ._core._ready import WorkflowRecord as WorkflowRecord
+from ._core._ready import WorkflowScopeManager as WorkflowScopeManager
 from ._core._scope import ScopeHandle as ScopeHandle
 
 __all__ = [
@@ -48,7 +55,14 @@ __all__ = [
     "Scope",
     "ScopeError",
     "ScopeHandle",
+    "ScopeId",
+    "ScopeManager",
+    "ScopeMetrics",
+    "SessionScopeManager",
     "SimpleModule",
+    "TenantScopeManager",
+    "WorkflowRecord",
+    "WorkflowScopeManager",
     "inject",
     "provider",
     "register_as",

@@ -19,10 +19,11 @@ from ._errors import (
     ScopeError,
     describe_key,
 )
-from ._finalize import Steps, conclude, drive_async, drive_sync, finalize, record_needs_await
+from ._finalize import Record, Steps, conclude, drive_async, drive_sync, finalize, record_needs_await
 from ._keys import RESERVED_SCOPES, SCOPED, SINGLETON, TRANSIENT, Scope, normalize_key, scope_name
-from ._plan import Node, compile_binding, constant
-from ._scope import Frame, ScopeHandle
+from ._plan import Node, compile_binding, constant, scope_id_node
+from ._managers import ScopeManager
+from ._scope import Frame, ScopeHandle, SharedScope
 from ._spec import CallKind, Param, call_kind, read_params
 
 if TYPE_CHECKING:
@@ -112,6 +113,17 @@ class _Factories(MutableMapping[Hashable, Callable[..., Any]]):
         return sum(1 for _ in self)
 
 
+class _CustomScopes:
+    """A registered custom scope name: its manager and the scopes it has open."""
+
+    __slots__ = ("ending", "manager", "states")
+
+    def __init__(self, manager: ScopeManager) -> None:
+        self.manager = manager
+        self.states: dict[Hashable, SharedScope] = {}
+        self.ending: list[SharedScope] = []  # ended, finalized once no entry is active
+
+
 class InjectQ:
     """A dependency-injection container.
 
@@ -127,6 +139,7 @@ class InjectQ:
         self._root = Frame(SINGLETON, None, is_async=True)
         self._scope_var: ContextVar[Frame] = ContextVar("injectq.scope", default=self._root)
         self._scope_parents: dict[str, str | None] = {}
+        self._custom: dict[str, _CustomScopes] = {}
         self.factories: MutableMapping[Hashable, Callable[..., Any]] = _Factories(self)
         for module in modules or ():
             self.install_module(module)
@@ -344,7 +357,20 @@ class InjectQ:
             fix=hint,
         )
 
+    def _scope_id_of(self, param: Param) -> str | None:
+        if param.scope_id_of is not None:
+            self._check_scope(param.scope_id_of)
+            return param.scope_id_of
+        name = param.name
+        if name.endswith("_id") and name[:-3] in self._custom:
+            if param.key is None or param.key not in self._bindings:
+                return name[:-3]
+        return None
+
     def _param_node(self, param: Param, owner: Hashable, path: list[Hashable]) -> Node:
+        scope_of = self._scope_id_of(param)
+        if scope_of is not None:
+            return scope_id_node(scope_of)
         key = param.key
         if key is None:
             if param.has_default:
@@ -523,20 +549,141 @@ class InjectQ:
                     fix="use container.scope() for the request scope, or a registered custom scope",
                 )
             self._check_scope(resolved)
+            return ScopeHandle(self, resolved, scope_id, self._custom[resolved].manager)
         return ScopeHandle(self, resolved, scope_id)
+
+    def register_scope_manager(
+        self, name: str, manager: ScopeManager, parent: str | None = None
+    ) -> None:
+        """Register a custom scope ``name`` run by ``manager``.
+
+        ``parent`` names the custom scope this one nests inside (it outlives
+        this one), which the lifetime rules use.  Registering a name again
+        replaces its manager, unless a scope of that name is entered.
+        """
+        if name in RESERVED_SCOPES:
+            raise ScopeError(
+                f"{name!r} is a built-in lifetime and cannot be registered as a custom scope",
+                fix="pick another name, e.g. 'session', 'tenant' or 'workflow'",
+            )
+        if not isinstance(manager, ScopeManager):
+            raise BindingError(
+                f"the manager for scope {name!r} must be a ScopeManager, not {type(manager).__name__}",
+                fix="subclass injectq.ScopeManager (override the methods you need)",
+            )
+        if parent is not None:
+            self._check_scope(parent)
+            if parent in RESERVED_SCOPES:
+                raise ScopeError(
+                    f"parent={parent!r}: only a custom scope can be the parent of {name!r}",
+                    fix="singletons outlive every scope already; leave parent=None",
+                )
+            ancestor: str | None = parent
+            while ancestor is not None:
+                if ancestor == name:
+                    raise ScopeError(f"parent={parent!r} would make scope {name!r} its own ancestor")
+                ancestor = self._scope_parents.get(ancestor)
+        with self._plan_lock:
+            old = self._custom.get(name)
+            if old is not None:
+                if any(state.active for state in old.states.values()):
+                    raise ScopeError(
+                        f"scope {name!r} is entered right now; its manager cannot be replaced",
+                        fix="register the new manager once every entry of the scope has been left",
+                    )
+            scopes = _CustomScopes(manager)
+            if old is not None:  # the old manager's scopes are finalized at the next exit or close
+                scopes.ending = [*old.ending, *old.states.values()]
+            self._custom[name] = scopes
+            self._scope_parents[name] = parent
+            self._plans.clear()
+
+    def _shared_scope(
+        self, name: str, scope_id: Hashable | None, storage: MutableMapping[Hashable, Any]
+    ) -> SharedScope:
+        scopes = self._custom[name]
+        state = scopes.states.get(scope_id)
+        if state is not None and state.storage is not storage:
+            # the manager dropped the old storage and started a new one under the same id
+            if scopes.states.pop(scope_id, None) is state:
+                scopes.ending.append(state)
+            state = None
+        if state is None:
+            state = scopes.states.setdefault(scope_id, SharedScope(storage))
+        return state
+
+    def _drain(self, name: str, is_async: bool) -> Steps[list[Exception]]:
+        """Finalize the scopes of ``name`` that have ended and have no active entry."""
+        scopes = self._custom.get(name)
+        if scopes is None:
+            return []
+        manager = scopes.manager
+        ended = manager._take_ended()
+        if ended is None:  # a hand-written manager: see what it still holds
+            ended = [
+                scope_id
+                for scope_id, state in list(scopes.states.items())
+                if not state.active and not manager._holds(state.storage)
+            ]
+        for scope_id in ended:
+            state = scopes.states.pop(scope_id, None)
+            if state is not None:
+                scopes.ending.append(state)
+        ready = [state for state in scopes.ending if not state.active]
+        if not ready:
+            return []
+        scopes.ending = [state for state in scopes.ending if state.active]
+        errors: list[Exception] = []
+        for state in ready:
+            errors += yield from finalize(state.records, is_async=is_async)
+        return errors
+
+    def finalize_ended(self) -> None:
+        """Finalize now the custom scopes their managers have ended (sync teardown only)."""
+        errors = drive_sync(self._drain_all(False), _never)
+        conclude(errors, None, "ended scopes")
+
+    async def afinalize_ended(self) -> None:
+        """Finalize now the custom scopes their managers have ended, shielded."""
+        with anyio.CancelScope(shield=True):
+            errors = await drive_async(self._drain_all(True))
+        conclude(errors, None, "ended scopes")
+
+    def _drain_all(self, is_async: bool) -> Steps[list[Exception]]:
+        errors: list[Exception] = []
+        for name in list(self._custom):
+            errors += yield from self._drain(name, is_async)
+        return errors
 
     async_scope = scope
 
     # -- closing -----------------------------------------------------------------------
 
+    def _open_records(self) -> list[Record]:
+        records: list[Record] = []
+        for scopes in self._custom.values():
+            for state in [*scopes.states.values(), *scopes.ending]:
+                records += state.records
+        return records + self._root.records
+
     def _close_steps(self, is_async: bool) -> Steps[list[Exception]]:
-        errors = yield from finalize(self._root.records, is_async=is_async)
+        errors: list[Exception] = []
+        for scopes in self._custom.values():
+            doomed = [*scopes.states.values(), *scopes.ending]
+            scopes.states.clear()
+            scopes.ending = []
+            for state in doomed:
+                errors += yield from finalize(state.records, is_async=is_async)
+                built = [k for k in state.storage if k in self._plans or k in self._bindings]
+                for key in built:  # never hand out what was just finalized
+                    state.storage.pop(key, None)
+        errors += yield from finalize(self._root.records, is_async=is_async)
         self._root.instances.clear()
         self._plans.clear()
         return errors
 
     def _close_sync(self, exc: BaseException | None) -> None:
-        waiting = [r for r in self._root.records if record_needs_await(r)]
+        waiting = [r for r in self._open_records() if record_needs_await(r)]
         if waiting:
             raise ScopeError(
                 f"{describe_key(waiting[0][2])} needs an async teardown; nothing was finalized",

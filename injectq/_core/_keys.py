@@ -8,7 +8,7 @@ import typing
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin
 
-__all__ = ["SCOPED", "SINGLETON", "TRANSIENT", "Inject", "InjectMarker", "Scope", "normalize_key"]
+__all__ = ["SCOPED", "SINGLETON", "TRANSIENT", "Inject", "InjectMarker", "Scope", "ScopeId", "normalize_key"]
 
 
 class Scope(str, enum.Enum):
@@ -45,6 +45,28 @@ class InjectMarker:
         from ._errors import describe_key
 
         return f"Inject[{describe_key(self.key)}]"
+
+
+class ScopeId:
+    """``Annotated[str, ScopeId("tenant")]``: inject the id of the active ``tenant`` scope.
+
+    A parameter named ``<scope>_id`` (``tenant_id``, ``session_id``) gets the
+    same without the marker.
+    """
+
+    __slots__ = ("scope",)
+
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+
+    def __repr__(self) -> str:
+        return f"ScopeId({self.scope!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ScopeId) and other.scope == self.scope
+
+    def __hash__(self) -> int:
+        return hash((ScopeId, self.scope))
 
 
 if TYPE_CHECKING:

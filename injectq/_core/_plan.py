@@ -27,7 +27,7 @@ from ._spec import CallKind
 if TYPE_CHECKING:
     from ._container import Binding
 
-__all__ = ["MISSING", "Node", "compile_binding"]
+__all__ = ["MISSING", "Node", "compile_binding", "constant", "scope_id_node"]
 
 MISSING: Any = object()
 Build = Callable[[Frame, "list[Record] | None"], Any]
@@ -61,6 +61,29 @@ def constant(key: Hashable, value: Any) -> Node:
     node = Node(key, SINGLETON)
     node.build = lambda frame, created: value
     node.top = lambda frame: value
+    return node
+
+
+def scope_id_node(name: str) -> Node:
+    """The id of the innermost active ``name`` scope (for ``tenant_id`` and ``ScopeId``)."""
+    key = f"{name}_id"
+    node = Node(key, TRANSIENT)
+    node.requires = {name: key}
+
+    def build(frame: Frame, created: list[Record] | None) -> Any:
+        current: Frame | None = frame
+        while current is not None:
+            if current.name == name:
+                return current.scope_id
+            current = current.parent
+        raise ScopeError(
+            f"{key} is the id of the active {name!r} scope, but no {name!r} scope is active",
+            key=key,
+            fix=f"resolve it inside `async with container.scope({name!r}, some_id)`",
+        )
+
+    node.build = build
+    node.top = lambda frame: build(frame, None)
     return node
 
 

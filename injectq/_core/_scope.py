@@ -12,14 +12,15 @@ driven by ``__enter__``/``__exit__`` or ``__aenter__``/``__aexit__``.
 
 from __future__ import annotations
 
+import inspect
 import threading
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, MutableMapping
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import anyio
-from anyio.abc import TaskGroup, TaskStatus
+from anyio.abc import TaskGroup
 
 from ._errors import ScopeError, describe_key
 from ._finalize import (
@@ -31,11 +32,12 @@ from ._finalize import (
     finalize,
     record_needs_await,
 )
+from ._managers import ScopeManager, calling_manager
 
 if TYPE_CHECKING:
     from ._container import InjectQ
 
-__all__ = ["Frame", "ScopeHandle"]
+__all__ = ["Frame", "ScopeHandle", "SharedScope"]
 
 T = TypeVar("T")
 _NEW, _ACTIVE, _LEFT = 0, 1, 2
@@ -44,13 +46,14 @@ _NEW, _ACTIVE, _LEFT = 0, 1, 2
 class Frame:
     """Instances of one lifetime and the records that finalize them."""
 
-    __slots__ = ("instances", "is_async", "lock", "name", "parent", "pending", "records")
+    __slots__ = ("instances", "is_async", "lock", "name", "parent", "pending", "records", "scope_id")
 
     def __init__(self, name: str, parent: Frame | None, *, is_async: bool) -> None:
         self.name = name
         self.parent = parent
         self.is_async = is_async
-        self.instances: dict[Hashable, Any] = {}
+        self.scope_id: Hashable | None = None
+        self.instances: MutableMapping[Hashable, Any] = {}
         self.pending: dict[Hashable, anyio.Event] = {}
         self.records: list[Record] = []
         self.lock = threading.RLock()
@@ -70,18 +73,44 @@ class Frame:
         self.records.extend(records)
 
 
+class SharedScope:
+    """One custom scope (a manager's storage for one id), shared by all its entries.
+
+    Its instances are finalized once, when the manager no longer hands the
+    storage out and no entry of it is active, or when the container closes.
+    """
+
+    __slots__ = ("active", "lock", "pending", "records", "storage")
+
+    def __init__(self, storage: MutableMapping[Hashable, Any]) -> None:
+        self.storage = storage
+        self.active = 0
+        self.records: list[Record] = []
+        self.pending: dict[Hashable, anyio.Event] = {}
+        self.lock = threading.RLock()
+
+
 class ScopeHandle(Frame):
     """An entered scope: resolve with ``get``/``aget``, run tasks with ``start_soon``/``start``."""
 
-    __slots__ = ("_container", "_state", "_task_group", "_token", "scope_id")
+    __slots__ = ("_container", "_manager", "_shared", "_snapshot", "_state", "_task_group", "_token")
 
-    def __init__(self, container: InjectQ, name: str, scope_id: Hashable | None) -> None:
+    def __init__(
+        self,
+        container: InjectQ,
+        name: str,
+        scope_id: Hashable | None,
+        manager: ScopeManager | None = None,
+    ) -> None:
         super().__init__(name, None, is_async=False)
         self._container = container
+        self._manager = manager
         self.scope_id = scope_id
         self._state = _NEW
         self._task_group: TaskGroup | None = None
         self._token: Token[Frame] | None = None
+        self._shared: SharedScope | None = None
+        self._snapshot: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         state = ("not entered", "active", "left")[self._state]
@@ -97,27 +126,78 @@ class ScopeHandle(Frame):
                 f"this {self.name!r} scope {what}; a scope handle is entered once",
                 fix="open a new one with container.scope(...)",
             )
+        manager = self._manager
+        if manager is not None:
+            if not is_async:
+                self._refuse_async_exit(manager)
+            self._snapshot = manager._snapshot()
+            with calling_manager():
+                entered = (
+                    manager.enter_scope() if self.scope_id is None else manager.enter_scope(self.scope_id)
+                )
+                if inspect.isawaitable(entered):
+                    yield entered
+                storage = manager.get_current_scope()
+                if inspect.isawaitable(storage):
+                    storage = yield storage
+            if storage is None:
+                manager._restore(self._snapshot)
+                raise ScopeError(
+                    f"{type(manager).__name__}.get_current_scope() returned None right after"
+                    f" enter_scope() for the {self.name!r} scope",
+                    fix="return the mapping that holds the entered scope's instances",
+                )
+            shared = self._container._shared_scope(self.name, self.scope_id, storage)
+            shared.active += 1
+            self._shared = shared
+            self.instances = storage
+            self.records = shared.records
+            self.pending = shared.pending
+            self.lock = shared.lock
         var: ContextVar[Frame] = self._container._scope_var
         self.parent = var.get()
         self.is_async = is_async
         self._token = var.set(self)
         self._state = _ACTIVE
-        return
-        yield  # a step generator that never needs to await
+
+    def _refuse_async_exit(self, manager: ScopeManager) -> None:
+        for method in ("exit_scope", "cleanup_scope"):
+            if inspect.iscoroutinefunction(getattr(manager, method)):
+                raise ScopeError(
+                    f"{type(manager).__name__}.{method} is async, so the {self.name!r} scope"
+                    " cannot be left with `with`",
+                    fix=f"use `async with container.scope({self.name!r}, ...)`",
+                )
 
     def _close(self, is_async: bool) -> Steps[list[Exception]]:
         self._state = _LEFT
         if self._token is not None:
             self._container._scope_var.reset(self._token)
             self._token = None
-        errors = yield from finalize(self.records, is_async=is_async)
-        self.instances.clear()
+        manager, shared = self._manager, self._shared
+        if manager is None or shared is None:
+            errors = yield from finalize(self.records, is_async=is_async)
+            self.instances.clear()
+            return errors
+        errors = []
+        with calling_manager():
+            for step in (manager.exit_scope, lambda: manager.cleanup_scope(self.scope_id)):
+                try:
+                    result = step()
+                    if inspect.isawaitable(result):
+                        yield result
+                except Exception as exc:  # noqa: BLE001 - reported with the finalizer failures
+                    errors.append(exc)
+        manager._restore(self._snapshot)
+        shared.active -= 1
+        errors += yield from self._container._drain(self.name, is_async)
         return errors
 
     def _refuse(self) -> ScopeError:
         return ScopeError(
-            f"the {self.name!r} scope needs to await here, which `with` cannot do",
-            fix=f"use `async with container.scope({self.name!r})`",
+            f"the {self.name!r} scope needs to await here (an async scope manager method"
+            " or teardown), which `with` cannot do",
+            fix=f"use `async with container.scope({self.name!r}, ...)`",
         )
 
     def __enter__(self) -> ScopeHandle:
@@ -212,5 +292,3 @@ class ScopeHandle(Frame):
         """Start a task and wait until it calls ``task_status.started()``."""
         return await self._group("start()").start(func, *args, name=name)
 
-
-__all__ += ["TaskStatus"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._errors import BindingError, describe_key
-from ._keys import InjectMarker, normalize_key, split_optional
+from ._keys import InjectMarker, ScopeId, normalize_key, split_optional
 
 __all__ = ["CallKind", "Param", "call_kind", "read_params"]
 
@@ -39,6 +39,7 @@ class Param:
     positional_only: bool
     keyword_only: bool
     explicit: bool
+    scope_id_of: str | None = None
 
 
 def call_kind(fn: Callable[..., Any]) -> CallKind:
@@ -90,6 +91,9 @@ def read_params(fn: Callable[..., Any], owner: Hashable) -> list[Param]:
         default = p.default
         explicit = isinstance(default, InjectMarker)
         annotation = hints.get(p.name, _EMPTY)
+        scope_id_of = next(
+            (m.scope for m in getattr(annotation, "__metadata__", ()) if isinstance(m, ScopeId)), None
+        )
         optional = False
         key: Hashable | None
         if explicit:
@@ -109,6 +113,7 @@ def read_params(fn: Callable[..., Any], owner: Hashable) -> list[Param]:
                 positional_only=p.kind is p.POSITIONAL_ONLY,
                 keyword_only=p.kind is p.KEYWORD_ONLY,
                 explicit=explicit,
+                scope_id_of=scope_id_of,
             )
         )
     return params

@@ -1,0 +1,180 @@
+"""Custom scopes: the ``ScopeManager`` protocol and its base class.
+
+A manager decides which *storage* (a mutable mapping of binding key to
+instance) is current.  The container calls ``enter_scope``, then
+``get_current_scope`` to find the storage, and on leaving ``exit_scope`` and
+``cleanup_scope(scope_id)``; each may be sync or async.
+
+Hand-written managers often keep the current id on ``self``
+(``self._current_scope = scope_id``).  To make that safe when many tasks or
+threads use one manager, every attribute whose name starts with
+``_current`` that is assigned *while the container is calling the manager*
+is stored per context (in a ``ContextVar``), not on the instance.
+Assignments made elsewhere (``__init__``, user code) stay plain attributes
+and serve as the default every context starts from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+__all__ = ["NO_ID", "ScopeManager", "calling_manager"]
+
+_calling: ContextVar[bool] = ContextVar("injectq.calling_manager", default=False)
+_LOCALS = "_ScopeManager__locals"  # instance attribute holding the ContextVar of context-local values
+_PLAIN = "_ScopeManager__plain"  # defaults of attributes that became context-local
+_MISSING: Any = object()
+
+
+class _NoId:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<no id>"
+
+
+#: the key a base manager uses for a scope entered without an id
+NO_ID: Any = _NoId()
+
+
+@contextmanager
+def calling_manager() -> Iterator[None]:
+    """Mark the current context as "the container is calling a manager"."""
+    token = _calling.set(True)
+    try:
+        yield
+    finally:
+        _calling.reset(token)
+
+
+class ScopeManager:
+    """Base class of custom scope managers.
+
+    Subclass it and override any of ``enter_scope``, ``exit_scope``,
+    ``get_current_scope``, ``cleanup_scope`` (sync or ``async def``).  The base
+    methods keep ``self._scopes`` (scope id -> storage) and
+    ``self._current_scope`` (the current id, context-local), and
+    ``cleanup_scope`` keeps a scope's instances for its next entry.  A manager
+    ends a scope for good with :meth:`end_scope`: the container then finalizes
+    that scope's instances (at the end of the current entry, or once the last
+    entry of that scope is left).
+    """
+
+    _current_scope: Any
+
+    def __init__(self) -> None:
+        self._scopes: dict[Hashable, MutableMapping[Hashable, Any]] = {}
+        self._current_scope = None
+
+    # -- context-local ``_current*`` attributes ----------------------------------------
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_current"):
+            plain: dict[str, Any] | None = self.__dict__.get(_PLAIN)
+            if _calling.get() or (plain is not None and name in plain):
+                self._set_local(name, value)
+                return
+        object.__setattr__(self, name, value)
+
+    def _set_local(self, name: str, value: Any) -> None:
+        state = self.__dict__
+        plain = state.get(_PLAIN)
+        if plain is None:
+            plain = state[_PLAIN] = {}
+            state[_LOCALS] = ContextVar(f"injectq.{type(self).__name__}.current", default={})
+        if name not in plain:
+            plain[name] = state.pop(name, _MISSING)
+        if not _calling.get():  # an assignment from outside: the new default
+            plain[name] = value
+            return
+        var: ContextVar[dict[str, Any]] = state[_LOCALS]
+        var.set({**var.get(), name: value})
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached when normal lookup fails: a context-local attribute, or a real miss
+        state = self.__dict__
+        plain = state.get(_PLAIN)
+        if plain is not None and name in plain:
+            value = state[_LOCALS].get().get(name, plain[name])
+            if value is not _MISSING:
+                return value
+        if name == "_scopes":  # a subclass that skipped __init__
+            scopes: dict[Hashable, Any] = {}
+            object.__setattr__(self, "_scopes", scopes)
+            return scopes
+        if name == "_current_scope":
+            return None
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _snapshot(self) -> dict[str, Any] | None:
+        var = self.__dict__.get(_LOCALS)
+        return None if var is None else var.get()
+
+    def _restore(self, snapshot: dict[str, Any] | None) -> None:
+        var = self.__dict__.get(_LOCALS)
+        if var is not None:
+            var.set({} if snapshot is None else snapshot)
+
+    # -- the protocol ------------------------------------------------------------------
+
+    def enter_scope(self, scope_id: Hashable = NO_ID) -> Any:
+        """Make ``scope_id``'s storage current, creating it on first entry."""
+        if scope_id not in self._scopes:
+            self._scopes[scope_id] = {}
+        self._current_scope = scope_id
+
+    def exit_scope(self) -> Any:
+        """Leave the current scope (its instances stay for the next entry)."""
+        self._current_scope = None
+
+    def get_current_scope(self) -> Any:
+        """The storage of the current scope, or ``None`` outside any."""
+        current = self._current_scope
+        if current is None:
+            return None
+        return self._scopes.get(current)
+
+    def cleanup_scope(self, scope_id: Hashable | None) -> Any:
+        """Called after ``exit_scope``; the base keeps the scope's instances."""
+        return None
+
+    def end_scope(self, scope_id: Hashable) -> None:
+        """Drop ``scope_id`` for good; the container finalizes its instances."""
+        storage = self._scopes.pop(scope_id, None)
+        if storage is not None:
+            self._ended().append(scope_id)
+
+    # -- what the container asks ---------------------------------------------------------
+
+    def _ended(self) -> list[Hashable]:
+        ended: list[Hashable] | None = self.__dict__.get("_ScopeManager__ended")
+        if ended is None:
+            ended = []
+            object.__setattr__(self, "_ScopeManager__ended", ended)
+        return ended
+
+    def _take_ended(self) -> list[Hashable] | None:
+        """Scope ids ended since the last call, or ``None`` when the container must look itself."""
+        ended = self._ended()
+        taken = list(ended)
+        ended.clear()
+        return taken if type(self)._tracks_ends else None
+
+    #: True for managers that report every end through ``end_scope`` (the ready ones)
+    _tracks_ends = False
+
+    def _holds(self, storage: Mapping[Hashable, Any]) -> bool:
+        """Whether the manager can still hand out ``storage`` (a look through its attributes)."""
+        for value in vars(self).values():
+            if value is storage:
+                return True
+            if isinstance(value, Mapping):
+                try:
+                    if any(item is storage for item in value.values()):
+                        return True
+                except TypeError:  # pragma: no cover - an odd mapping
+                    continue
+        return False

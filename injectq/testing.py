@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 
 from ._core._container import InjectQ
@@ -11,7 +11,7 @@ __all__ = ["test_container"]
 
 
 @contextmanager
-def test_container() -> Iterator[InjectQ]:
+def test_container() -> Generator[InjectQ, None, None]:
     """A fresh container, active for the block (decorators, ``@inject``), closed at the end."""
     container = InjectQ()
     with container.context(), container:

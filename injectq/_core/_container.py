@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-import anyio
-
 from ._errors import (
     BindingError,
     CircularDependencyError,
@@ -19,7 +17,7 @@ from ._errors import (
     ScopeError,
     describe_key,
 )
-from ._finalize import Record, Steps, conclude, drive_async, drive_sync, finalize, record_needs_await
+from ._finalize import Record, Steps, conclude, drive_shielded, drive_sync, finalize, record_needs_await
 from ._keys import RESERVED_SCOPES, SCOPED, SINGLETON, TRANSIENT, Scope, normalize_key, scope_name
 from ._plan import Node, compile_binding, constant, scope_id_node
 from ._managers import ScopeManager
@@ -32,7 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["Binding", "InjectQ"]
 
 T = TypeVar("T")
-K = TypeVar("K", bound=Hashable)
+K = TypeVar("K")
 DECLARED_SCOPE = "__injectq_scope__"
 _SELF: Any = object()
 _NO_KEY: Any = object()
@@ -566,7 +564,7 @@ class InjectQ:
                 f"{name!r} is a built-in lifetime and cannot be registered as a custom scope",
                 fix="pick another name, e.g. 'session', 'tenant' or 'workflow'",
             )
-        if not isinstance(manager, ScopeManager):
+        if not isinstance(manager, ScopeManager):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise BindingError(
                 f"the manager for scope {name!r} must be a ScopeManager, not {type(manager).__name__}",
                 fix="subclass injectq.ScopeManager (override the methods you need)",
@@ -645,8 +643,7 @@ class InjectQ:
 
     async def afinalize_ended(self) -> None:
         """Finalize now the custom scopes their managers have ended, shielded."""
-        with anyio.CancelScope(shield=True):
-            errors = await drive_async(self._drain_all(True))
+        errors = await drive_shielded(self._drain_all(True))
         conclude(errors, None, "ended scopes")
 
     def _drain_all(self, is_async: bool) -> Steps[list[Exception]]:
@@ -693,8 +690,7 @@ class InjectQ:
         conclude(drive_sync(self._close_steps(False), _never), exc, "the container")
 
     async def _close_async(self, exc: BaseException | None) -> None:
-        with anyio.CancelScope(shield=True):
-            errors = await drive_async(self._close_steps(True))
+        errors = await drive_shielded(self._close_steps(True))
         conclude(errors, exc, "the container")
 
     def close(self) -> None:

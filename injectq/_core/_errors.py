@@ -12,9 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Hashable, Sequence
 
-if sys.version_info >= (3, 11):  # pragma: no cover - depends on the interpreter
-    from builtins import ExceptionGroup
-else:  # pragma: no cover
+if sys.version_info < (3, 11):  # pragma: no cover - depends on the interpreter
     from exceptiongroup import ExceptionGroup
 
 __all__ = [
@@ -108,7 +106,7 @@ class InjectionError(InjectQError, TypeError):
     """A parameter of an injected call cannot be filled."""
 
 
-class FinalizationError(ExceptionGroup[Exception], InjectQError):  # type: ignore[misc]
+class FinalizationError(ExceptionGroup[Exception], InjectQError):  # type: ignore[override]
     """One or more finalizers failed while a scope or container closed.
 
     Holds every failure (and the block's own exception when it raised), in the
@@ -120,14 +118,14 @@ class FinalizationError(ExceptionGroup[Exception], InjectQError):  # type: ignor
         return super().__new__(cls, message, exceptions)
 
     def __init__(self, message: str, exceptions: Sequence[Exception]) -> None:
-        ExceptionGroup.__init__(self, message, exceptions)  # type: ignore[arg-type]
+        ExceptionGroup.__init__(self, message, exceptions)
         self.key = None
         self.chain = []
         self.fix = None
 
-    def derive(self, excs: Sequence[Exception]) -> FinalizationError:  # type: ignore[override]
+    def derive(self, excs: Sequence[Exception]) -> FinalizationError:  # type: ignore[override]  # pyright: ignore[reportIncompatibleMethodOverride]
         return FinalizationError(self.message, excs)
 
     def __str__(self) -> str:
-        return ExceptionGroup.__str__(self)
+        return str(ExceptionGroup.__str__(self))
 

@@ -12,6 +12,8 @@ import inspect
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Hashable
 from typing import Any, TypeVar
 
+import anyio
+
 from ._errors import BindingError, FinalizationError, ScopeError, describe_key
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "Record",
     "Steps",
     "drive_async",
+    "drive_shielded",
     "drive_sync",
     "finalize",
     "has_teardown",
@@ -130,6 +133,13 @@ async def drive_async(steps: Steps[T]) -> T:
                 awaitable = steps.send(result)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
+
+
+async def drive_shielded(steps: Steps[T]) -> T:
+    """``drive_async`` inside a shielded cancel scope: teardown is never cut short."""
+    with anyio.CancelScope(shield=True):
+        return await drive_async(steps)
+    raise AssertionError("unreachable: a shielded scope does not swallow exceptions")
 
 
 def conclude(errors: list[Exception], block_exc: BaseException | None, what: str) -> None:

@@ -155,10 +155,13 @@ class _Lifetime:
     @overload
     def __call__(self, cls: C, /) -> C: ...
     @overload
-    def __call__(self) -> Callable[[C], C]: ...
-    def __call__(self, cls: Any = None, /) -> Any:
+    def __call__(self, cls: None = None, /) -> Callable[[C], C]: ...
+    def __call__(self, cls: C | None = None, /) -> C | Callable[[C], C]:
         if cls is None:
-            return lambda later: _declare(later, self._scope)
+            return self._later
+        return _declare(cls, self._scope)
+
+    def _later(self, cls: C) -> C:
         return _declare(cls, self._scope)
 
 

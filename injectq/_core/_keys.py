@@ -97,7 +97,7 @@ def normalize_key(key: Any) -> Hashable:
         inner, *metadata = get_args(key)
         for item in metadata:
             if isinstance(item, str):
-                return Annotated[inner, item]
+                return typing.cast(Hashable, Annotated[inner, item])
         return normalize_key(inner)
     return typing.cast(Hashable, key)
 

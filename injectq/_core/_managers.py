@@ -16,7 +16,7 @@ and serve as the default every context starts from.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Mapping, MutableMapping
+from collections.abc import Generator, Hashable, Mapping, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -41,7 +41,7 @@ NO_ID: Any = _NoId()
 
 
 @contextmanager
-def calling_manager() -> Iterator[None]:
+def calling_manager() -> Generator[None, None, None]:
     """Mark the current context as "the container is calling a manager"."""
     token = _calling.set(True)
     try:
@@ -84,7 +84,8 @@ class ScopeManager:
         plain = state.get(_PLAIN)
         if plain is None:
             plain = state[_PLAIN] = {}
-            state[_LOCALS] = ContextVar(f"injectq.{type(self).__name__}.current", default={})
+            empty: dict[str, Any] = {}
+            state[_LOCALS] = ContextVar(f"injectq.{type(self).__name__}.current", default=empty)
         if name not in plain:
             plain[name] = state.pop(name, _MISSING)
         if not _calling.get():  # an assignment from outside: the new default
@@ -172,9 +173,7 @@ class ScopeManager:
             if value is storage:
                 return True
             if isinstance(value, Mapping):
-                try:
-                    if any(item is storage for item in value.values()):
-                        return True
-                except TypeError:  # pragma: no cover - an odd mapping
-                    continue
+                items: Mapping[Any, Any] = value  # pyright: ignore[reportUnknownVariableType]
+                if any(item is storage for item in items.values()):
+                    return True
         return False

@@ -69,7 +69,10 @@ class SimpleModule(Module):
         self._steps: list[Callable[[InjectQ], None]] = []
 
     def bind(self, key: Hashable, impl: Any = None, scope: str | Scope = Scope.SINGLETON) -> SimpleModule:
-        self._steps.append(lambda c: c.bind(key, key if impl is None else impl, scope=scope))
+        def step(container: InjectQ) -> None:
+            container.bind(key, key if impl is None else impl, scope=scope)
+
+        self._steps.append(step)
         return self
 
     def bind_instance(self, key: Hashable, instance: Any) -> SimpleModule:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ._errors import InjectionError, InjectQError, ScopeError, describe_key
-from ._finalize import AGEN, GEN, OBJ, Record, conclude, drive_async, drive_sync, finalize, has_teardown
+from ._finalize import AGEN, GEN, OBJ, Record, conclude, drive_shielded, drive_sync, finalize, has_teardown
 from ._keys import SINGLETON, TRANSIENT
 from ._scope import Frame
 from ._spec import CallKind
@@ -179,7 +179,7 @@ def _sync_finish(kind: CallKind, key: Hashable, class_teardown: bool | None) -> 
     elif class_teardown is None:  # a factory: look at what it returned
 
         def finish(result: Any, created: list[Record]) -> Any:
-            if result is not None and has_teardown(type(result)):
+            if result is not None and has_teardown(type(result)):  # pyright: ignore[reportUnknownArgumentType]
                 created.append((OBJ, result, key))
             return result
 
@@ -201,7 +201,7 @@ async def _async_finish(kind: CallKind, key: Hashable, result: Any, created: lis
         created.append((AGEN, result, key))
         return value
     value = await result
-    if value is not None and has_teardown(type(value)):
+    if value is not None and has_teardown(type(value)):  # pyright: ignore[reportUnknownArgumentType]
         created.append((OBJ, value, key))
     return value
 
@@ -234,8 +234,7 @@ def _failed_sync(local: list[Record], exc: BaseException, key: Hashable) -> None
 
 
 async def _failed_async(local: list[Record], exc: BaseException, key: Hashable) -> None:
-    with anyio.CancelScope(shield=True):
-        errors = await drive_async(finalize(local, is_async=True))
+    errors = await drive_shielded(finalize(local, is_async=True))
     conclude(errors, exc, f"a failed build of {describe_key(key)}")
 
 
@@ -353,6 +352,13 @@ def _tops(node: Node) -> None:
     node.atop = atop
 
 
+def _then(call: Build, finish: Callable[[Any, list[Record]], Any]) -> Build:
+    def produce(frame: Frame, created: list[Record] | None) -> Any:
+        return finish(call(frame, created), created)  # type: ignore[arg-type]
+
+    return produce
+
+
 def compile_binding(
     node: Node,
     binding: Binding,
@@ -377,12 +383,7 @@ def compile_binding(
         kw = {name: d.build for name, d in deps if name is not None}
         call = _sync_call(provider, key, pos, kw)
         finish = _sync_finish(kind, key, class_teardown)
-        if kind is CallKind.SYNC and class_teardown is False:
-            produce: Build = call
-        else:
-
-            def produce(frame: Frame, created: list[Record] | None) -> Any:
-                return finish(call(frame, created), created)  # type: ignore[arg-type]
+        produce = call if kind is CallKind.SYNC and class_teardown is False else _then(call, finish)
 
         node.build = produce if node.scope == TRANSIENT else _cache_sync(node, produce, find)
     else:

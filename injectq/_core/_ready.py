@@ -186,7 +186,7 @@ class SessionScopeManager(_ReadyManager):
         """End every session idle for ``timeout`` seconds or more; return how many."""
         with self._lock:
             now = self._clock() if now is None else now
-            expired = []
+            expired: list[Hashable] = []
             for scope_id, last_used in self._order.items():
                 if now - last_used < self.timeout:
                     break  # ordered by last use: the rest are younger
@@ -245,7 +245,7 @@ class WorkflowRecord:
     status: WorkflowStatus = "running"
     ended: float | None = None
     error: str | None = None
-    steps: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=lambda: [])
 
 
 class WorkflowScopeManager(_ReadyManager):

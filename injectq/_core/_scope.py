@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import inspect
 import threading
-from collections.abc import Awaitable, Callable, Hashable, MutableMapping
+from collections.abc import Callable, Coroutine, Hashable, MutableMapping
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from typing_extensions import TypeVarTuple, Unpack
 
 import anyio
 from anyio.abc import TaskGroup
@@ -28,6 +30,7 @@ from ._finalize import (
     Steps,
     conclude,
     drive_async,
+    drive_shielded,
     drive_sync,
     finalize,
     record_needs_await,
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["Frame", "ScopeHandle", "SharedScope"]
 
 T = TypeVar("T")
+PosArgsT = TypeVarTuple("PosArgsT")
 _NEW, _ACTIVE, _LEFT = 0, 1, 2
 
 
@@ -176,10 +180,10 @@ class ScopeHandle(Frame):
             self._token = None
         manager, shared = self._manager, self._shared
         if manager is None or shared is None:
-            errors = yield from finalize(self.records, is_async=is_async)
+            failures = yield from finalize(self.records, is_async=is_async)
             self.instances.clear()
-            return errors
-        errors = []
+            return failures
+        errors: list[Exception] = []
         with calling_manager():
             for step in (manager.exit_scope, lambda: manager.cleanup_scope(self.scope_id)):
                 try:
@@ -237,8 +241,7 @@ class ScopeHandle(Frame):
                 block_exc = None
         except BaseException as raised:  # noqa: BLE001 - re-raised by conclude/below
             block_exc = raised
-        with anyio.CancelScope(shield=True):
-            errors = await drive_async(self._close(True))
+        errors = await drive_shielded(self._close(True))
         conclude(errors, block_exc, f"the {self.name!r} scope")
         if block_exc is not None and block_exc is not exc:
             raise block_exc
@@ -281,13 +284,16 @@ class ScopeHandle(Frame):
         return self._task_group
 
     def start_soon(
-        self, func: Callable[..., Awaitable[Any]], *args: Any, name: object = None
+        self,
+        func: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, Any]],
+        *args: Unpack[PosArgsT],
+        name: object = None,
     ) -> None:
         """Start a task that this scope waits for before it finalizes anything."""
         self._group("start_soon()").start_soon(func, *args, name=name)
 
     async def start(
-        self, func: Callable[..., Awaitable[Any]], *args: Any, name: object = None
+        self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any, name: object = None
     ) -> Any:
         """Start a task and wait until it calls ``task_status.started()``."""
         return await self._group("start()").start(func, *args, name=name)

@@ -45,9 +45,9 @@ class Param:
 def call_kind(fn: Callable[..., Any]) -> CallKind:
     """Classify a provider by how its result must be obtained."""
     target: Any = fn
-    if not inspect.isfunction(target) and not isinstance(target, functools.partial):
-        call = getattr(type(target), "__call__", None)  # noqa: B004 - a callable instance
-        if call is not None and not isinstance(target, type):
+    if not (inspect.isfunction(fn) or inspect.ismethod(fn) or isinstance(fn, (functools.partial, type))):
+        call: Any = getattr(type(fn), "__call__", None)  # noqa: B004 - a callable instance
+        if call is not None:
             target = call
     if inspect.isasyncgenfunction(target):
         return CallKind.AGEN
@@ -61,7 +61,7 @@ def call_kind(fn: Callable[..., Any]) -> CallKind:
 def _hints(fn: Callable[..., Any], owner: Hashable) -> dict[str, Any]:
     target: Any = fn
     if isinstance(fn, type):
-        init = fn.__init__
+        init: Any = getattr(fn, "__init__")  # noqa: B009 - mypy rejects fn.__init__ on a type
         if init is object.__init__:
             return {}
         target = init

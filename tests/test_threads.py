@@ -1,0 +1,265 @@
+"""Threads: sync services built once under contention, scopes kept per thread.
+
+A thread started with ``threading.Thread`` begins with an empty context, so
+it sees no scope; ``anyio.to_thread.run_sync`` copies the caller's context,
+so its worker sees the caller's scope.  Threads are joined with timeouts and
+every wait is bounded.
+"""
+
+import sys
+import threading
+import time
+from collections.abc import Callable
+from types import CodeType
+from typing import Any
+
+import anyio
+import pytest
+
+from injectq import InjectQ, Scope, ScopeError, ScopeHandle
+
+TIMEOUT = 5.0
+
+
+class Pool:
+    """An expensive application-wide service."""
+
+
+class Session:
+    """A per-request service."""
+
+    def __init__(self) -> None:
+        self.closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def _run_threads(count: int, target: Callable[[int], None]) -> list[threading.Thread]:
+    threads = [threading.Thread(target=target, args=(i,), daemon=True) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def _join(threads: list[threading.Thread]) -> None:
+    for thread in threads:
+        thread.join(TIMEOUT)
+        assert not thread.is_alive(), f"{thread.name} did not finish"
+
+
+def _inside(threads: list[threading.Thread], code: CodeType) -> bool:
+    """Whether every thread is currently executing inside the function ``code``."""
+    frames = sys._current_frames()
+    for thread in threads:
+        frame = frames.get(thread.ident) if thread.ident is not None else None
+        while frame is not None and frame.f_code is not code:
+            frame = frame.f_back
+        if frame is None:
+            return False
+    return True
+
+
+def _wait_until(condition: Callable[[], bool]) -> None:
+    """Poll a condition about other threads, failing after ``TIMEOUT``."""
+    deadline = time.monotonic() + TIMEOUT
+    while not condition():
+        assert time.monotonic() < deadline, "the threads never reached the expected state"
+        time.sleep(0.001)
+
+
+def test_sync_singleton_is_built_once_for_eight_threads_at_once() -> None:
+    """Eight threads inside ``get`` at the same moment for a sync singleton cause one factory call."""
+    release = threading.Event()
+    calls: list[int] = []
+
+    def make_pool() -> Pool:
+        calls.append(threading.get_ident())
+        assert release.wait(TIMEOUT)
+        return Pool()
+
+    container = InjectQ()
+    container.bind_factory(Pool, make_pool, scope=Scope.SINGLETON)
+    barrier = threading.Barrier(8, timeout=TIMEOUT)
+    results: dict[int, Pool] = {}
+    errors: list[BaseException] = []
+
+    def ask(index: int) -> None:
+        try:
+            barrier.wait()
+            results[index] = container.get(Pool)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = _run_threads(8, ask)
+    try:
+        # the factory stays blocked until every thread is inside get()
+        _wait_until(lambda: _inside(threads, InjectQ.get.__code__))
+    finally:
+        release.set()
+        _join(threads)
+    assert errors == []
+    assert len(calls) == 1
+    assert len(results) == 8
+    assert len({id(pool) for pool in results.values()}) == 1
+
+
+def test_sync_scoped_service_is_built_once_for_eight_threads_sharing_a_handle() -> None:
+    """Eight threads asking one scope handle at once for a scoped service share one instance."""
+    release = threading.Event()
+    calls = 0
+
+    def open_session() -> Session:
+        nonlocal calls
+        calls += 1
+        assert release.wait(TIMEOUT)
+        return Session()
+
+    container = InjectQ()
+    container.bind_factory(Session, open_session, scope=Scope.SCOPED)
+    results: dict[int, Session] = {}
+    errors: list[BaseException] = []
+
+    with container.scope() as scope:
+
+        def ask(index: int) -> None:
+            try:
+                results[index] = scope.get(Session)
+            except BaseException as exc:  # reported by the main thread
+                errors.append(exc)
+
+        threads = _run_threads(8, ask)
+        try:
+            _wait_until(lambda: _inside(threads, ScopeHandle.get.__code__))
+        finally:
+            release.set()
+            _join(threads)
+        assert errors == []
+        assert calls == 1
+        assert len({id(session) for session in results.values()}) == 1
+        assert container.get(Session) is results[0]
+    assert results[0].closed == 1
+
+
+def test_ten_threads_with_their_own_scope_are_isolated() -> None:
+    """Ten threads each inside ``with container.scope()`` see ten different instances, each finalized once."""
+    container = InjectQ()
+    container.bind(Session, Session, scope=Scope.SCOPED)
+    barrier = threading.Barrier(10, timeout=TIMEOUT)
+    seen: dict[int, list[Session]] = {}
+    errors: list[BaseException] = []
+
+    def request(index: int) -> None:
+        try:
+            with container.scope() as scope:
+                first = container.get(Session)
+                barrier.wait()  # all ten scopes are open at once
+                seen[index] = [first, container.get(Session), scope.get(Session)]
+                barrier.wait()  # nobody leaves before everyone has looked
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    _join(_run_threads(10, request))
+    assert errors == []
+    assert len(seen) == 10
+    for sessions in seen.values():
+        assert sessions[0] is sessions[1] is sessions[2]
+    firsts = [sessions[0] for sessions in seen.values()]
+    assert len({id(session) for session in firsts}) == 10
+    assert [session.closed for session in firsts] == [1] * 10
+
+
+def _ask_in_plain_thread(container: InjectQ, key: Any) -> BaseException | None:
+    """Resolve ``key`` in a new ``threading.Thread``; the error it raised, if any."""
+    outcome: list[BaseException | None] = []
+
+    def ask() -> None:
+        try:
+            container.get(key)
+        except BaseException as exc:  # handed back to the caller
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=ask, daemon=True)
+    thread.start()
+    _join([thread])
+    return outcome[0]
+
+
+def test_a_plain_new_thread_starts_with_no_scope() -> None:
+    """A ``threading.Thread`` started inside a scope block does not see the scope."""
+    container = InjectQ()
+    container.bind(Session, Session, scope=Scope.SCOPED)
+    with container.scope():
+        container.get(Session)
+        error = _ask_in_plain_thread(container, Session)
+    assert isinstance(error, ScopeError)
+    assert "Session" in str(error)
+
+
+@pytest.mark.anyio
+async def test_to_thread_worker_sees_the_scope_but_a_plain_thread_does_not() -> None:
+    """Inside ``async with`` a ``to_thread`` worker gets the scope's instance; a plain thread gets a ScopeError."""
+    container = InjectQ()
+    container.bind(Session, Session, scope=Scope.SCOPED)
+    with anyio.fail_after(TIMEOUT):
+        async with container.scope():
+            mine = container.get(Session)
+            assert await anyio.to_thread.run_sync(container.get, Session) is mine
+            error = await anyio.to_thread.run_sync(_ask_in_plain_thread, container, Session)
+    assert isinstance(error, ScopeError)
+
+
+@pytest.mark.anyio
+async def test_to_thread_worker_sees_a_sync_scope_opened_inside_the_loop() -> None:
+    """A ``with`` scope opened inside a running loop is seen by ``to_thread`` workers too."""
+    container = InjectQ()
+    container.bind(Session, Session, scope=Scope.SCOPED)
+    with anyio.fail_after(TIMEOUT):
+        with container.scope():
+            # built first in the worker, then seen by the block: one instance
+            built_in_worker = await anyio.to_thread.run_sync(container.get, Session)
+            assert container.get(Session) is built_in_worker
+    assert built_in_worker.closed == 1
+
+
+@pytest.mark.anyio
+async def test_to_thread_workers_of_one_scope_get_one_instance() -> None:
+    """Eight ``to_thread`` workers of one scope asking at once for a sync scoped service share one build."""
+    release = threading.Event()
+    calls = 0
+
+    def open_session() -> Session:
+        nonlocal calls
+        calls += 1
+        assert release.wait(TIMEOUT)
+        return Session()
+
+    container = InjectQ()
+    container.bind_factory(Session, open_session, scope=Scope.SCOPED)
+    results: list[Session] = []
+    workers: list[threading.Thread] = []
+
+    def ask() -> Session:
+        workers.append(threading.current_thread())
+        return container.get(Session)
+
+    async def ask_in_thread() -> None:
+        results.append(await anyio.to_thread.run_sync(ask))
+
+    def release_when_all_inside() -> None:
+        try:
+            _wait_until(lambda: len(workers) == 8 and _inside(workers, InjectQ.get.__code__))
+        finally:
+            release.set()
+
+    with anyio.fail_after(TIMEOUT):
+        async with container.scope() as scope:
+            for _ in range(8):
+                scope.start_soon(ask_in_thread)
+            await anyio.to_thread.run_sync(release_when_all_inside)
+        assert calls == 1
+        assert len(results) == 8
+        assert all(session is results[0] for session in results)
+        assert results[0].closed == 1

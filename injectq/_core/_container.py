@@ -365,14 +365,18 @@ class InjectQ:
                 return name[:-3]
         return None
 
-    def _param_node(self, param: Param, owner: Hashable, path: list[Hashable]) -> Node:
+    def _param_node(self, param: Param, owner: Hashable, path: list[Hashable]) -> Node | None:
+        """The node that fills ``param``, or ``None`` when it keeps its fallback.
+
+        The fallback is the parameter's default, else ``None`` for an optional one.
+        """
         scope_of = self._scope_id_of(param)
         if scope_of is not None:
             return scope_id_node(scope_of)
         key = param.key
         if key is None:
             if param.has_default:
-                return constant(param.name, param.default)
+                return None
             raise DependencyNotFoundError(
                 f"parameter {param.name!r} of {describe_key(owner)} has no type hint",
                 key=owner,
@@ -380,11 +384,14 @@ class InjectQ:
                 fix="annotate it, give it a default, or bind a factory that supplies it",
             )
         if self._binding_for(key) is not None:
-            return self._compile(key, path)
-        if param.has_default:
-            return constant(key, param.default)
-        if param.optional:
-            return constant(key, None)
+            if key in self._bindings or not (param.has_default or param.optional):
+                return self._compile(key, path)
+            try:  # an unbound class with a fallback: use the fallback if it cannot be built
+                return self._compile(key, path)
+            except DependencyNotFoundError:
+                pass
+        if param.has_default or param.optional:
+            return None
         raise self._missing(key, path, f" (parameter {param.name!r} of {describe_key(owner)})")
 
     def _compile(self, key: Hashable, path: list[Hashable]) -> Node:
@@ -405,6 +412,8 @@ class InjectQ:
             deps: list[tuple[str | None, Node]] = []
             for param in read_params(binding.provider, key):
                 dep = self._param_node(param, key, inner)
+                if dep is None:
+                    dep = constant(param.name, param.default if param.has_default else None)
                 deps.append((param.name if param.keyword_only else None, dep))
             self._check_lifetimes(node, [d for _, d in deps], inner)
             compile_binding(node, binding, deps, self._root)
@@ -412,24 +421,31 @@ class InjectQ:
         return node
 
     def _check_lifetimes(self, node: Node, deps: list[Node], path: list[Hashable]) -> None:
-        requires: dict[str, Hashable] = {}
+        requires: dict[str, tuple[Hashable, ...]] = {}
         for dep in deps:
             requires.update(dep.requires)
         if node.scope == TRANSIENT:
-            node.requires = requires
+            node.requires = {name: (node.key, *chain) for name, chain in requires.items()}
             return
-        for needed, needed_key in requires.items():
+        for needed, chain in requires.items():
             if not self._outlives(needed, node.scope):
+                needed_key = chain[-1]
                 raise ScopeError(
                     f"{describe_key(node.key)} ({node.scope!r}) depends on"
                     f" {describe_key(needed_key)} ({needed!r}), which does not live as long",
                     key=node.key,
-                    chain=[*path, needed_key],
+                    chain=[*path, *chain],
                     fix=f"give {describe_key(node.key)} a shorter lifetime, or"
-                    f" {describe_key(needed_key)} a longer one",
+                    f" {describe_key(needed_key)} a longer one"
+                    + (
+                        f", or declare that {needed!r} nests inside {node.scope!r}:"
+                        f" register_scope_manager({needed!r}, ..., parent={node.scope!r})"
+                        if needed in self._custom and node.scope in self._custom
+                        else ""
+                    ),
                 )
         if node.scope != SINGLETON:
-            node.requires = {node.scope: node.key}
+            node.requires = {node.scope: (node.key,)}
 
     def validate(self) -> None:
         """Plan every binding without building anything; raise the first problem found."""

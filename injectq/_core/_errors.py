@@ -9,14 +9,18 @@ resolution chain can be completed while the error travels up the graph.
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import Hashable, Sequence
 
 if sys.version_info < (3, 11):  # pragma: no cover - depends on the interpreter
-    from exceptiongroup import ExceptionGroup
+    from exceptiongroup import BaseExceptionGroup, ExceptionGroup
+else:  # pragma: no cover
+    from builtins import BaseExceptionGroup, ExceptionGroup
 
 __all__ = [
     "AlreadyRegisteredError",
+    "BaseExceptionGroup",
     "BindingError",
     "CircularDependencyError",
     "DependencyNotFoundError",
@@ -30,8 +34,8 @@ __all__ = [
 
 def describe_key(key: object) -> str:
     """A short, readable name for a binding key."""
-    if isinstance(key, type):
-        return key.__qualname__
+    if isinstance(key, type) or inspect.isfunction(key) or inspect.ismethod(key):
+        return str(key.__qualname__)
     if isinstance(key, str):
         return repr(key)
     metadata = getattr(key, "__metadata__", None)

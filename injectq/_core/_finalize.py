@@ -47,10 +47,12 @@ def has_teardown(cls: type) -> bool:
 
 
 def only_async_teardown(obj: object) -> bool:
-    """True when ``obj`` can only be finalized by awaiting ``aclose()``."""
-    return callable(getattr(obj, "aclose", None)) and not any(
-        callable(getattr(obj, name, None)) for name in _METHODS[1:]
-    )
+    """True when finalizing ``obj`` needs an ``await``: only ``aclose()``, or an async ``close()``."""
+    for name in _METHODS[1:]:
+        method = getattr(obj, name, None)
+        if callable(method):
+            return inspect.iscoroutinefunction(method)
+    return callable(getattr(obj, "aclose", None))
 
 
 def record_needs_await(record: Record) -> bool:
@@ -147,8 +149,11 @@ def conclude(errors: list[Exception], block_exc: BaseException | None, what: str
 
     Finalizer failures become one ``FinalizationError`` holding all of them,
     with the block's own exception first when it raised one.  A cancellation
-    (or any other ``BaseException``) from the block is never swallowed: it
-    propagates with the ``FinalizationError`` as its ``__context__``.
+    (or another ``BaseException``) cannot sit in an ``ExceptionGroup``: the
+    group then replaces it, with the cancellation as its ``__context__`` --
+    what an anyio task group does when a task fails while being cancelled.
+    Cancellation stays in force (anyio and trio deliver it again at the next
+    checkpoint), so nothing is lost.
     """
     if not errors:
         return
@@ -158,6 +163,5 @@ def conclude(errors: list[Exception], block_exc: BaseException | None, what: str
         raise group from None
     group = FinalizationError(f"{count} failed leaving {what}", errors)
     if block_exc is not None:
-        block_exc.__context__ = group
-        raise block_exc
+        group.__context__ = block_exc
     raise group

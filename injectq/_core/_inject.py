@@ -11,13 +11,14 @@ from weakref import WeakKeyDictionary
 from typing_extensions import ParamSpec
 
 from ._container import DECLARED_SCOPE, InjectQ
-from ._errors import InjectionError, InjectQError, describe_key
+from ._errors import DependencyNotFoundError, InjectionError, describe_key
 from ._keys import Scope, scope_name
-from ._plan import Node
+from ._plan import Node, constant
 from ._spec import Param, read_params
 
 __all__ = ["Injector", "inject", "register_as", "scoped", "singleton", "transient"]
 
+_NONE = constant(None, None)
 P = ParamSpec("P")
 R = TypeVar("R")
 C = TypeVar("C", bound=type)
@@ -64,22 +65,33 @@ class Injector:
         for param in params:
             if param.name in passed or param.name in given or param.positional_only:
                 continue
-            key = param.key
-            if key is None:
-                continue
-            if container.can_provide(key):
-                try:
-                    found.append((param.name, container._plan(key)))
-                except InjectQError as exc:
-                    exc.add_frame(self._fn)
+            if param.key is None and not param.has_default:
+                continue  # not ours to fill: the call itself reports it
+            try:
+                node = container._param_node(param, self._fn, [self._fn])
+            except DependencyNotFoundError as exc:
+                if exc.key != param.key:
                     raise
-            elif param.explicit or not (param.has_default or param.optional):
                 raise InjectionError(
                     f"cannot fill parameter {param.name!r} of {describe_key(self._fn)}:"
-                    f" nothing provides {describe_key(key)}",
-                    key=key,
-                    fix=f"bind {describe_key(key)} in the active container, or pass {param.name}=...",
+                    f" nothing provides {describe_key(param.key)}",
+                    key=param.key,
+                    chain=exc.chain,
+                    fix=f"bind {describe_key(param.key)} in the active container, or pass"
+                    f" {param.name}=...",
+                ) from None
+            if node is not None:
+                found.append((param.name, node))
+            elif param.explicit:
+                raise InjectionError(
+                    f"cannot fill parameter {param.name!r} of {describe_key(self._fn)}:"
+                    f" nothing provides {describe_key(param.key)}",
+                    key=param.key,
+                    fix=f"bind {describe_key(param.key)} in the active container, or pass"
+                    f" {param.name}=...",
                 )
+            elif not param.has_default:  # optional without a default
+                found.append((param.name, _NONE))
         return found
 
     def fill(self, container: InjectQ, args: Sequence[Any], given: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections.abc
 import typing
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, TypeVar, overload
@@ -53,13 +54,30 @@ class ProviderModule(Module):
                 continue
             method = getattr(self, name)
             hints = typing.get_type_hints(member, include_extras=True)
-            key = hints.get("return")
+            key = _provided(hints.get("return"))
             if key is None:
                 raise BindingError(
                     f"provider {type(self).__qualname__}.{name} has no return annotation",
                     fix="annotate the return type: it is the key the provider is bound to",
                 )
             binder.bind_factory(key, method, scope=scope)
+
+
+_GENERATORS = {
+    collections.abc.Iterator,
+    collections.abc.Generator,
+    collections.abc.AsyncIterator,
+    collections.abc.AsyncGenerator,
+    collections.abc.Iterable,
+    collections.abc.AsyncIterable,
+}
+
+
+def _provided(annotation: Any) -> Any:
+    """The key a provider provides: its return type, or what it yields when it is a generator."""
+    if typing.get_origin(annotation) in _GENERATORS:
+        return typing.get_args(annotation)[0]
+    return annotation
 
 
 class SimpleModule(Module):

@@ -19,7 +19,18 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ._errors import InjectionError, InjectQError, ScopeError, describe_key
-from ._finalize import AGEN, GEN, OBJ, Record, conclude, drive_shielded, drive_sync, finalize, has_teardown
+from ._finalize import (
+    AGEN,
+    GEN,
+    OBJ,
+    Record,
+    conclude,
+    drive_shielded,
+    drive_sync,
+    finalize,
+    has_teardown,
+    record_needs_await,
+)
 from ._keys import SINGLETON, TRANSIENT
 from ._scope import Frame
 from ._spec import CallKind
@@ -45,8 +56,9 @@ class Node:
         self.deps: list[Node] = []
         self.is_async = False
         self.may_teardown = False
-        #: cached lifetimes this node's graph reaches through transients: name -> a key living there
-        self.requires: dict[str, Hashable] = {}
+        #: cached lifetimes this node's graph reaches through transients:
+        #: scope name -> the chain of keys from this node down to one that lives there
+        self.requires: dict[str, tuple[Hashable, ...]] = {}
         self.build: Build = _unset
         self.abuild: ABuild | None = None
         self.top: Callable[[Frame], Any] = _unset
@@ -68,7 +80,7 @@ def scope_id_node(name: str) -> Node:
     """The id of the innermost active ``name`` scope (for ``tenant_id`` and ``ScopeId``)."""
     key = f"{name}_id"
     node = Node(key, TRANSIENT)
-    node.requires = {name: key}
+    node.requires = {name: (key,)}
 
     def build(frame: Frame, created: list[Record] | None) -> Any:
         current: Frame | None = frame
@@ -176,12 +188,13 @@ def _sync_finish(kind: CallKind, key: Hashable, class_teardown: bool | None) -> 
             created.append((OBJ, result, key))
             return result
 
-    elif class_teardown is None:  # a factory: look at what it returned
+    elif class_teardown is None:  # a factory (see _with_aliasing): look at what it returned
 
         def finish(result: Any, created: list[Record]) -> Any:
-            if result is not None and has_teardown(type(result)):  # pyright: ignore[reportUnknownArgumentType]
-                created.append((OBJ, result, key))
-            return result
+            value, alias = result
+            if not alias and value is not None and has_teardown(type(value)):  # pyright: ignore[reportUnknownArgumentType]
+                created.append((OBJ, value, key))
+            return value
 
     else:
         return lambda result, created: result
@@ -200,10 +213,34 @@ async def _async_finish(kind: CallKind, key: Hashable, result: Any, created: lis
             ) from None
         created.append((AGEN, result, key))
         return value
-    value = await result
-    if value is not None and has_teardown(type(value)):  # pyright: ignore[reportUnknownArgumentType]
+    value, alias = await result
+    if not alias and value is not None and has_teardown(type(value)):  # pyright: ignore[reportUnknownArgumentType]
         created.append((OBJ, value, key))
     return value
+
+
+def _with_aliasing(fn: Callable[..., Any], is_async: bool) -> Callable[..., Any]:
+    """Wrap a plain factory to also tell whether it returned one of its own arguments.
+
+    Such a value belongs to whoever built the argument, so it is not finalized twice.
+    """
+
+    def aliased(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        return any(value is arg for arg in args) or any(value is arg for arg in kwargs.values())
+
+    if is_async:
+
+        async def afactory(*args: Any, **kwargs: Any) -> tuple[Any, bool]:
+            value = await fn(*args, **kwargs)
+            return value, aliased(value, args, kwargs)
+
+        return afactory
+
+    def factory(*args: Any, **kwargs: Any) -> tuple[Any, bool]:
+        value = fn(*args, **kwargs)
+        return value, aliased(value, args, kwargs)
+
+    return factory
 
 
 # -- caching -------------------------------------------------------------------
@@ -222,6 +259,7 @@ def _finder(name: str, key: Hashable, root: Frame) -> Callable[[Frame], Frame]:
         raise ScopeError(
             f"{describe_key(key)} lives in the {name!r} scope, but no {name!r} scope is active",
             key=key,
+            chain=[key],
             fix=f"resolve it inside `async with container.scope({'' if name == 'scoped' else repr(name)})`",
         )
 
@@ -229,6 +267,8 @@ def _finder(name: str, key: Hashable, root: Frame) -> Callable[[Frame], Frame]:
 
 
 def _failed_sync(local: list[Record], exc: BaseException, key: Hashable) -> None:
+    # what needs an await cannot be finalized here; the refusal that brought us here says so
+    local[:] = [record for record in local if not record_needs_await(record)]
     errors = drive_sync(finalize(local, is_async=False), lambda: exc)
     conclude(errors, exc, f"a failed build of {describe_key(key)}")
 
@@ -250,6 +290,8 @@ def _cache_sync(node: Node, produce: Build, find: Callable[[Frame], Frame]) -> B
             value = target.instances.get(key, MISSING)
             if value is not MISSING:
                 return value
+            if key in target.pending:
+                raise _await_error(key, "is being built by an async task right now")
             local: list[Record] = []
             try:
                 value = produce(frame, local)
@@ -305,13 +347,19 @@ def _needs_await(node: Node, find: Callable[[Frame], Frame]) -> Build:
             value = find(frame).instances.get(key, MISSING)
             if value is not MISSING:
                 return value
-        raise InjectionError(
-            f"{describe_key(key)} needs an async factory to be awaited, and this call is sync",
-            key=key,
-            fix=f"use `await container.aget({describe_key(key)})` (or `await scope.aget(...)`)",
-        )
+        raise _await_error(key, "is built by an async factory")
 
     return build
+
+
+def _await_error(key: Hashable, why: str) -> InjectionError:
+    return InjectionError(
+        f"{describe_key(key)} {why}, and this call is sync: it cannot await",
+        key=key,
+        chain=[key],
+        fix="resolve it with `await container.aget(...)` / `await scope.aget(...)`"
+        " (an async @inject function does that for its parameters)",
+    )
 
 
 # -- top level ------------------------------------------------------------------
@@ -376,20 +424,23 @@ def compile_binding(
     if isinstance(provider, type) and kind is CallKind.SYNC:
         class_teardown = has_teardown(provider)
     own_teardown = kind in (CallKind.GEN, CallKind.AGEN) or class_teardown is not False
+    if class_teardown is None and kind in (CallKind.SYNC, CallKind.ASYNC):
+        provider = _with_aliasing(provider, kind is CallKind.ASYNC)
     node.may_teardown = own_teardown or any(d.may_teardown and d.scope == TRANSIENT for d in node.deps)
     find = _finder(node.scope, key, root)
-    if not node.is_async:
+    is_awaited = kind in (CallKind.ASYNC, CallKind.AGEN)
+    sync_finish = _sync_finish(kind, key, class_teardown)
+    if is_awaited:
+        node.build = _needs_await(node, find)
+    else:
+        # also for a node with async dependencies: sync code may use it once those are built
         pos = [d.build for name, d in deps if name is None]
         kw = {name: d.build for name, d in deps if name is not None}
         call = _sync_call(provider, key, pos, kw)
-        finish = _sync_finish(kind, key, class_teardown)
-        produce = call if kind is CallKind.SYNC and class_teardown is False else _then(call, finish)
-
+        produce = call if kind is CallKind.SYNC and class_teardown is False else _then(call, sync_finish)
         node.build = produce if node.scope == TRANSIENT else _cache_sync(node, produce, find)
-    else:
+    if node.is_async:
         acall = _async_call(provider, key, deps)
-        sync_finish = _sync_finish(kind, key, class_teardown)
-        is_awaited = kind in (CallKind.ASYNC, CallKind.AGEN)
 
         async def aproduce(frame: Frame, created: list[Record] | None) -> Any:
             result = await acall(frame, created)
@@ -398,5 +449,4 @@ def compile_binding(
             return sync_finish(result, created)  # type: ignore[arg-type]
 
         node.abuild = aproduce if node.scope == TRANSIENT else _cache_async(node, aproduce, find)
-        node.build = _needs_await(node, find)
     _tops(node)

@@ -24,7 +24,7 @@ from typing_extensions import TypeVarTuple, Unpack
 import anyio
 from anyio.abc import TaskGroup
 
-from ._errors import ScopeError, describe_key
+from ._errors import BaseExceptionGroup, ScopeError, describe_key
 from ._finalize import (
     Record,
     Steps,
@@ -77,6 +77,22 @@ class Frame:
         self.records.extend(records)
 
 
+def _unwrap(raised: BaseException, exc: BaseException | None) -> BaseException:
+    """The block's own exception when the task group only wrapped it in a group."""
+    if (
+        exc is not None
+        and isinstance(raised, BaseExceptionGroup)
+        and len(raised.exceptions) == 1
+        and raised.exceptions[0] is exc
+    ):
+        return exc
+    return raised
+
+
+def _name_of(func: object) -> str:
+    return getattr(func, "__qualname__", None) or repr(func)
+
+
 class SharedScope:
     """One custom scope (a manager's storage for one id), shared by all its entries.
 
@@ -123,13 +139,16 @@ class ScopeHandle(Frame):
 
     # -- lifecycle, written once ------------------------------------------------
 
-    def _open(self, is_async: bool) -> Steps[None]:
+    def _check_new(self) -> None:
         if self._state != _NEW:
             what = "is active" if self._state == _ACTIVE else "has been left"
             raise ScopeError(
                 f"this {self.name!r} scope {what}; a scope handle is entered once",
                 fix="open a new one with container.scope(...)",
             )
+
+    def _open(self, is_async: bool) -> Steps[None]:
+        self._check_new()
         manager = self._manager
         if manager is not None:
             if not is_async:
@@ -218,14 +237,20 @@ class ScopeHandle(Frame):
         conclude(errors, exc, f"the {self.name!r} scope")
 
     async def __aenter__(self) -> ScopeHandle:
+        self._check_new()
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
+        self._task_group = task_group
         try:
             await drive_async(self._open(True))
         except BaseException as exc:
-            await task_group.__aexit__(type(exc), exc, exc.__traceback__)
+            self._task_group = None
+            try:
+                await task_group.__aexit__(type(exc), exc, exc.__traceback__)
+            except BaseException as raised:
+                if _unwrap(raised, exc) is not exc:
+                    raise
             raise
-        self._task_group = task_group
         return self
 
     async def __aexit__(
@@ -235,12 +260,15 @@ class ScopeHandle(Frame):
         tb: TracebackType | None,
     ) -> None:
         block_exc = exc
-        task_group, self._task_group = self._task_group, None
+        task_group = self._task_group
         try:
+            # tasks may still call start_soon() while the group waits for them
             if task_group is not None and await task_group.__aexit__(exc_type, exc, tb):
                 block_exc = None
         except BaseException as raised:  # noqa: BLE001 - re-raised by conclude/below
-            block_exc = raised
+            block_exc = _unwrap(raised, exc)
+        finally:
+            self._task_group = None
         errors = await drive_shielded(self._close(True))
         conclude(errors, block_exc, f"the {self.name!r} scope")
         if block_exc is not None and block_exc is not exc:
@@ -290,11 +318,22 @@ class ScopeHandle(Frame):
         name: object = None,
     ) -> None:
         """Start a task that this scope waits for before it finalizes anything."""
-        self._group("start_soon()").start_soon(func, *args, name=name)
+        group = self._group("start_soon()")
+        if self._container._scope_var.get() is self:
+            group.start_soon(func, *args, name=name)
+        else:  # called from an inner scope or elsewhere: the task still belongs to this one
+            group.start_soon(self._run_here, func, *args, name=name or _name_of(func))
 
     async def start(
         self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any, name: object = None
     ) -> Any:
         """Start a task and wait until it calls ``task_status.started()``."""
-        return await self._group("start()").start(func, *args, name=name)
+        group = self._group("start()")
+        if self._container._scope_var.get() is self:
+            return await group.start(func, *args, name=name)
+        return await group.start(self._run_here, func, *args, name=name or _name_of(func))
+
+    async def _run_here(self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any, **kwargs: Any) -> Any:
+        self._container._scope_var.set(self)  # the task's own context: no reset needed
+        return await func(*args, **kwargs)
 

@@ -60,11 +60,15 @@ def call_kind(fn: Callable[..., Any]) -> CallKind:
 
 def _hints(fn: Callable[..., Any], owner: Hashable) -> dict[str, Any]:
     target: Any = fn
-    if isinstance(fn, type):
-        init: Any = getattr(fn, "__init__")  # noqa: B009 - mypy rejects fn.__init__ on a type
+    while isinstance(target, functools.partial):
+        target = target.func
+    if isinstance(target, type):
+        init: Any = getattr(target, "__init__")  # noqa: B009 - mypy rejects fn.__init__ on a type
         if init is object.__init__:
             return {}
         target = init
+    elif not (inspect.isfunction(target) or inspect.ismethod(target)):
+        target = getattr(type(target), "__call__", target)  # noqa: B004 - a callable instance
     try:
         return typing.get_type_hints(target, include_extras=True)
     except NameError as exc:

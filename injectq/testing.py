@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from ._core._container import InjectQ
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
 
 __all__ = ["test_container"]
 

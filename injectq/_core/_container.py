@@ -7,7 +7,6 @@ import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator, MutableMapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._errors import (
@@ -17,14 +16,24 @@ from ._errors import (
     ScopeError,
     describe_key,
 )
-from ._finalize import Record, Steps, conclude, drive_shielded, drive_sync, finalize, record_needs_await
+from ._finalize import (
+    Record,
+    Steps,
+    conclude,
+    drive_shielded,
+    drive_sync,
+    finalize,
+    record_needs_await,
+)
 from ._keys import RESERVED_SCOPES, SCOPED, SINGLETON, TRANSIENT, Scope, normalize_key, scope_name
-from ._plan import Node, compile_binding, constant, scope_id_node
 from ._managers import ScopeManager
+from ._plan import Node, compile_binding, constant, scope_id_node
 from ._scope import Frame, ScopeHandle, SharedScope
 from ._spec import CallKind, Param, call_kind, read_params
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from ._modules import Module
 
 __all__ = ["Binding", "InjectQ"]
@@ -341,7 +350,9 @@ class InjectQ:
             self._plans[key] = node
         return node
 
-    def _missing(self, key: Hashable, path: list[Hashable], detail: str = "") -> DependencyNotFoundError:
+    def _missing(
+        self, key: Hashable, path: list[Hashable], detail: str = ""
+    ) -> DependencyNotFoundError:
         hint = (
             f"container.bind({describe_key(key)}, Impl) or bind_instance / bind_factory"
             if not (isinstance(key, type) and key.__module__ == "builtins")
@@ -360,9 +371,9 @@ class InjectQ:
             self._check_scope(param.scope_id_of)
             return param.scope_id_of
         name = param.name
-        if name.endswith("_id") and name[:-3] in self._custom:
-            if param.key is None or param.key not in self._bindings:
-                return name[:-3]
+        explicitly_bound = param.key is not None and param.key in self._bindings
+        if name.endswith("_id") and name[:-3] in self._custom and not explicitly_bound:
+            return name[:-3]
         return None
 
     def _param_node(self, param: Param, owner: Hashable, path: list[Hashable]) -> Node | None:
@@ -525,7 +536,7 @@ class InjectQ:
         return await result if inspect.isawaitable(result) else result
 
     def _invocable(self, target: Any) -> Callable[..., Any]:
-        if not callable(target) or isinstance(target, type) and target in self._bindings:
+        if not callable(target) or (isinstance(target, type) and target in self._bindings):
             binding = self._bindings.get(normalize_key(target))
             if binding is None:
                 raise self._missing(normalize_key(target), [])
@@ -533,7 +544,9 @@ class InjectQ:
                 return binding.provider
             if callable(binding.instance):
                 return binding.instance  # type: ignore[no-any-return]
-            raise BindingError(f"{describe_key(target)} is bound to a value, not a factory", key=target)
+            raise BindingError(
+                f"{describe_key(target)} is bound to a value, not a factory", key=target
+            )
         return target  # type: ignore[no-any-return]
 
     def invoke(self, target: Any, /, **given: Any) -> Any:
@@ -553,7 +566,9 @@ class InjectQ:
 
     # -- scopes -------------------------------------------------------------------------
 
-    def scope(self, name: str | Scope | None = None, scope_id: Hashable | None = None) -> ScopeHandle:
+    def scope(
+        self, name: str | Scope | None = None, scope_id: Hashable | None = None
+    ) -> ScopeHandle:
         """A scope to enter with ``async with`` (or ``with``): the request scope by default."""
         resolved = SCOPED if name is None else scope_name(name)
         if resolved != SCOPED:
@@ -595,16 +610,17 @@ class InjectQ:
             ancestor: str | None = parent
             while ancestor is not None:
                 if ancestor == name:
-                    raise ScopeError(f"parent={parent!r} would make scope {name!r} its own ancestor")
+                    raise ScopeError(
+                        f"parent={parent!r} would make scope {name!r} its own ancestor"
+                    )
                 ancestor = self._scope_parents.get(ancestor)
         with self._plan_lock:
             old = self._custom.get(name)
-            if old is not None:
-                if any(state.active for state in old.states.values()):
-                    raise ScopeError(
-                        f"scope {name!r} is entered right now; its manager cannot be replaced",
-                        fix="register the new manager once every entry of the scope has been left",
-                    )
+            if old is not None and any(state.active for state in old.states.values()):
+                raise ScopeError(
+                    f"scope {name!r} is entered right now; its manager cannot be replaced",
+                    fix="register the new manager once every entry of the scope has been left",
+                )
             scopes = _CustomScopes(manager)
             if old is not None:  # the old manager's scopes are finalized at the next exit or close
                 scopes.ending = [*old.ending, *old.states.values()]
@@ -736,4 +752,3 @@ class InjectQ:
 
 def _never() -> BaseException:  # pragma: no cover - close() checks for async teardown first
     return ScopeError("the container needs an async close", fix="await container.aclose()")
-

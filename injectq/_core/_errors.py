@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable, Sequence
 
 if sys.version_info < (3, 11):  # pragma: no cover - depends on the interpreter
     from exceptiongroup import BaseExceptionGroup, ExceptionGroup
@@ -132,4 +135,3 @@ class FinalizationError(ExceptionGroup[Exception], InjectQError):  # type: ignor
 
     def __str__(self) -> str:
         return str(ExceptionGroup.__str__(self))
-

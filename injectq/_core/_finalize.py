@@ -104,7 +104,7 @@ def finalize(records: list[Record], *, is_async: bool) -> Steps[list[Exception]]
             result = _teardown_method(obj, key, is_async)()
             if inspect.isawaitable(result):
                 yield result
-        except Exception as exc:  # noqa: BLE001 - gathered into FinalizationError
+        except Exception as exc:
             errors.append(exc)
     return errors
 
@@ -129,7 +129,7 @@ async def drive_async(steps: Steps[T]) -> T:
         while True:
             try:
                 result = await awaitable
-            except BaseException as exc:  # noqa: BLE001 - handed back to the steps
+            except BaseException as exc:
                 awaitable = steps.throw(exc)
             else:
                 awaitable = steps.send(result)
@@ -159,7 +159,9 @@ def conclude(errors: list[Exception], block_exc: BaseException | None, what: str
         return
     count = f"{len(errors)} finalizer{'s' if len(errors) > 1 else ''}"
     if isinstance(block_exc, Exception):
-        group = FinalizationError(f"{count} failed leaving {what}, after the block raised", [block_exc, *errors])
+        group = FinalizationError(
+            f"{count} failed leaving {what}, after the block raised", [block_exc, *errors]
+        )
         raise group from None
     group = FinalizationError(f"{count} failed leaving {what}", errors)
     if block_exc is not None:

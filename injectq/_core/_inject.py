@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 from weakref import WeakKeyDictionary
 
 from typing_extensions import ParamSpec
@@ -16,6 +15,9 @@ from ._keys import Scope, scope_name
 from ._plan import Node, constant
 from ._spec import Param, read_params
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable, Mapping, Sequence
+
 __all__ = ["Injector", "inject", "register_as", "scoped", "singleton", "transient"]
 
 _NONE = constant(None, None)
@@ -24,11 +26,14 @@ R = TypeVar("R")
 C = TypeVar("C", bound=type)
 
 
+def _weakrefable(fn: object) -> bool:
+    return hasattr(type(fn), "__weakref__") and not inspect.ismethod(fn)
+
+
 class Injector:
     """Which parameters of a callable the container fills, read once per callable."""
 
-    __slots__ = ("_fn", "_params", "_positional")
-    _cache: WeakKeyDictionary[Any, Injector] = WeakKeyDictionary()
+    __slots__ = ("__weakref__", "_fn", "_params", "_positional")
 
     def __init__(self, fn: Callable[..., Any]) -> None:
         self._fn = fn
@@ -37,15 +42,11 @@ class Injector:
 
     @classmethod
     def of(cls, fn: Callable[..., Any]) -> Injector:
-        try:
-            return cls._cache[fn]
-        except (KeyError, TypeError):
-            pass
-        injector = cls(fn)
-        try:
-            cls._cache[fn] = injector
-        except TypeError:  # not weak-referenceable (a bound method, a builtin)
-            pass
+        injector = _INJECTORS.get(fn) if _weakrefable(fn) else None
+        if injector is None:
+            injector = cls(fn)
+            if _weakrefable(fn):
+                _INJECTORS[fn] = injector
         return injector
 
     def _read(self) -> list[Param]:
@@ -94,7 +95,9 @@ class Injector:
                 found.append((param.name, _NONE))
         return found
 
-    def fill(self, container: InjectQ, args: Sequence[Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    def fill(
+        self, container: InjectQ, args: Sequence[Any], given: Mapping[str, Any]
+    ) -> dict[str, Any]:
         frame = container._scope_var.get()
         return {name: node.top(frame) for name, node in self.targets(container, args, given)}
 
@@ -106,6 +109,9 @@ class Injector:
         for name, node in self.targets(container, args, given):
             filled[name] = node.top(frame) if node.atop is None else await node.atop(frame)
         return filled
+
+
+_INJECTORS: WeakKeyDictionary[Any, Injector] = WeakKeyDictionary()
 
 
 @overload

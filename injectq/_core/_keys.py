@@ -5,10 +5,21 @@ from __future__ import annotations
 import enum
 import types
 import typing
-from collections.abc import Hashable
 from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin
 
-__all__ = ["SCOPED", "SINGLETON", "TRANSIENT", "Inject", "InjectMarker", "Scope", "ScopeId", "normalize_key"]
+if TYPE_CHECKING:
+    from collections.abc import Hashable
+
+__all__ = [
+    "SCOPED",
+    "SINGLETON",
+    "TRANSIENT",
+    "Inject",
+    "InjectMarker",
+    "Scope",
+    "ScopeId",
+    "normalize_key",
+]
 
 
 class Scope(str, enum.Enum):
@@ -97,9 +108,9 @@ def normalize_key(key: Any) -> Hashable:
         inner, *metadata = get_args(key)
         for item in metadata:
             if isinstance(item, str):
-                return typing.cast(Hashable, Annotated[inner, item])
+                return typing.cast("Hashable", Annotated[inner, item])
         return normalize_key(inner)
-    return typing.cast(Hashable, key)
+    return typing.cast("Hashable", key)
 
 
 def split_optional(annotation: Any) -> tuple[Any, bool]:

@@ -24,7 +24,9 @@ from typing import Any
 __all__ = ["NO_ID", "ScopeManager", "calling_manager"]
 
 _calling: ContextVar[bool] = ContextVar("injectq.calling_manager", default=False)
-_LOCALS = "_ScopeManager__locals"  # instance attribute holding the ContextVar of context-local values
+_LOCALS = (
+    "_ScopeManager__locals"  # instance attribute holding the ContextVar of context-local values
+)
 _PLAIN = "_ScopeManager__plain"  # defaults of attributes that became context-local
 _MISSING: Any = object()
 

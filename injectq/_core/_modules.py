@@ -86,7 +86,9 @@ class SimpleModule(Module):
     def __init__(self) -> None:
         self._steps: list[Callable[[InjectQ], None]] = []
 
-    def bind(self, key: Hashable, impl: Any = None, scope: str | Scope = Scope.SINGLETON) -> SimpleModule:
+    def bind(
+        self, key: Hashable, impl: Any = None, scope: str | Scope = Scope.SINGLETON
+    ) -> SimpleModule:
         def step(container: InjectQ) -> None:
             container.bind(key, key if impl is None else impl, scope=scope)
 

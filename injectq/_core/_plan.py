@@ -48,7 +48,18 @@ ABuild = Callable[[Frame, "list[Record] | None"], Awaitable[Any]]
 class Node:
     """A planned key: how to build it and what it needs."""
 
-    __slots__ = ("abuild", "atop", "build", "deps", "is_async", "key", "may_teardown", "requires", "scope", "top")
+    __slots__ = (
+        "abuild",
+        "atop",
+        "build",
+        "deps",
+        "is_async",
+        "key",
+        "may_teardown",
+        "requires",
+        "scope",
+        "top",
+    )
 
     def __init__(self, key: Hashable, scope: str) -> None:
         self.key = key
@@ -102,13 +113,18 @@ def scope_id_node(name: str) -> Node:
 # -- argument gathering ---------------------------------------------------------
 
 
-def _sync_call(fn: Callable[..., Any], key: Hashable, pos: list[Build], kw: dict[str, Build]) -> Build:
+def _sync_call(
+    fn: Callable[..., Any], key: Hashable, pos: list[Build], kw: dict[str, Build]
+) -> Build:
     """``fn`` called with every argument built; frames are added to escaping errors."""
     if kw:
 
         def call(frame: Frame, created: list[Record] | None) -> Any:
             try:
-                return fn(*[b(frame, created) for b in pos], **{n: b(frame, created) for n, b in kw.items()})
+                return fn(
+                    *[b(frame, created) for b in pos],
+                    **{n: b(frame, created) for n, b in kw.items()},
+                )
             except InjectQError as exc:
                 exc.add_frame(key)
                 raise
@@ -137,7 +153,9 @@ def _sync_call(fn: Callable[..., Any], key: Hashable, pos: list[Build], kw: dict
     return call
 
 
-def _async_call(fn: Callable[..., Any], key: Hashable, deps: list[tuple[str | None, Node]]) -> ABuild:
+def _async_call(
+    fn: Callable[..., Any], key: Hashable, deps: list[tuple[str | None, Node]]
+) -> ABuild:
     """Like ``_sync_call``, awaiting the arguments whose graph is async."""
     plan = [(name, node.build, node.abuild) for name, node in deps]
 
@@ -173,7 +191,9 @@ def _first(gen: Any, key: Hashable) -> Any:
         ) from None
 
 
-def _sync_finish(kind: CallKind, key: Hashable, class_teardown: bool | None) -> Callable[[Any, list[Record]], Any]:
+def _sync_finish(
+    kind: CallKind, key: Hashable, class_teardown: bool | None
+) -> Callable[[Any, list[Record]], Any]:
     """Turn what a sync-callable provider returned into the value, recording teardown."""
     if kind is CallKind.GEN:
 
@@ -426,7 +446,9 @@ def compile_binding(
     own_teardown = kind in (CallKind.GEN, CallKind.AGEN) or class_teardown is not False
     if class_teardown is None and kind in (CallKind.SYNC, CallKind.ASYNC):
         provider = _with_aliasing(provider, kind is CallKind.ASYNC)
-    node.may_teardown = own_teardown or any(d.may_teardown and d.scope == TRANSIENT for d in node.deps)
+    node.may_teardown = own_teardown or any(
+        d.may_teardown and d.scope == TRANSIENT for d in node.deps
+    )
     find = _finder(node.scope, key, root)
     is_awaited = kind in (CallKind.ASYNC, CallKind.AGEN)
     sync_finish = _sync_finish(kind, key, class_teardown)
@@ -437,7 +459,9 @@ def compile_binding(
         pos = [d.build for name, d in deps if name is None]
         kw = {name: d.build for name, d in deps if name is not None}
         call = _sync_call(provider, key, pos, kw)
-        produce = call if kind is CallKind.SYNC and class_teardown is False else _then(call, sync_finish)
+        produce = (
+            call if kind is CallKind.SYNC and class_teardown is False else _then(call, sync_finish)
+        )
         node.build = produce if node.scope == TRANSIENT else _cache_sync(node, produce, find)
     if node.is_async:
         acall = _async_call(provider, key, deps)

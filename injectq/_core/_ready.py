@@ -245,7 +245,7 @@ class WorkflowRecord:
     status: WorkflowStatus = "running"
     ended: float | None = None
     error: str | None = None
-    steps: list[dict[str, Any]] = field(default_factory=lambda: [])
+    steps: list[dict[str, Any]] = field(default_factory=list)
 
 
 class WorkflowScopeManager(_ReadyManager):
@@ -268,7 +268,9 @@ class WorkflowScopeManager(_ReadyManager):
     def enter_scope(self, scope_id: Hashable = NO_ID) -> None:
         super().enter_scope(scope_id)
         record = self._records[scope_id]
-        record.steps.append({"step": len(record.steps) + 1, "started": self._clock(), "finished": None})
+        record.steps.append(
+            {"step": len(record.steps) + 1, "started": self._clock(), "finished": None}
+        )
 
     def exit_scope(self) -> None:
         scope_id = self._current_scope
@@ -284,7 +286,9 @@ class WorkflowScopeManager(_ReadyManager):
         """Note a named step result in the current workflow."""
         scope_id = self._current_scope
         if scope_id is None:
-            raise ScopeError("record_step() outside a workflow scope", fix="call it inside the scope")
+            raise ScopeError(
+                "record_step() outside a workflow scope", fix="call it inside the scope"
+            )
         self._records[scope_id].steps.append({"name": name, "result": result, "at": self._clock()})
 
     def workflow(self, workflow_id: Hashable) -> WorkflowRecord:

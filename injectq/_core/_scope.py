@@ -14,15 +14,10 @@ from __future__ import annotations
 
 import inspect
 import threading
-from collections.abc import Callable, Coroutine, Hashable, MutableMapping
-from contextvars import ContextVar, Token
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from typing_extensions import TypeVarTuple, Unpack
-
 import anyio
-from anyio.abc import TaskGroup
+from typing_extensions import TypeVarTuple, Unpack
 
 from ._errors import BaseExceptionGroup, ScopeError, describe_key
 from ._finalize import (
@@ -38,6 +33,12 @@ from ._finalize import (
 from ._managers import ScopeManager, calling_manager
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine, Hashable, MutableMapping
+    from contextvars import ContextVar, Token
+    from types import TracebackType
+
+    from anyio.abc import TaskGroup
+
     from ._container import InjectQ
 
 __all__ = ["Frame", "ScopeHandle", "SharedScope"]
@@ -50,7 +51,16 @@ _NEW, _ACTIVE, _LEFT = 0, 1, 2
 class Frame:
     """Instances of one lifetime and the records that finalize them."""
 
-    __slots__ = ("instances", "is_async", "lock", "name", "parent", "pending", "records", "scope_id")
+    __slots__ = (
+        "instances",
+        "is_async",
+        "lock",
+        "name",
+        "parent",
+        "pending",
+        "records",
+        "scope_id",
+    )
 
     def __init__(self, name: str, parent: Frame | None, *, is_async: bool) -> None:
         self.name = name
@@ -113,7 +123,15 @@ class SharedScope:
 class ScopeHandle(Frame):
     """An entered scope: resolve with ``get``/``aget``, run tasks with ``start_soon``/``start``."""
 
-    __slots__ = ("_container", "_manager", "_shared", "_snapshot", "_state", "_task_group", "_token")
+    __slots__ = (
+        "_container",
+        "_manager",
+        "_shared",
+        "_snapshot",
+        "_state",
+        "_task_group",
+        "_token",
+    )
 
     def __init__(
         self,
@@ -156,7 +174,9 @@ class ScopeHandle(Frame):
             self._snapshot = manager._snapshot()
             with calling_manager():
                 entered = (
-                    manager.enter_scope() if self.scope_id is None else manager.enter_scope(self.scope_id)
+                    manager.enter_scope()
+                    if self.scope_id is None
+                    else manager.enter_scope(self.scope_id)
                 )
                 if inspect.isawaitable(entered):
                     yield entered
@@ -209,7 +229,7 @@ class ScopeHandle(Frame):
                     result = step()
                     if inspect.isawaitable(result):
                         yield result
-                except Exception as exc:  # noqa: BLE001 - reported with the finalizer failures
+                except Exception as exc:
                     errors.append(exc)
         manager._restore(self._snapshot)
         shared.active -= 1
@@ -265,7 +285,7 @@ class ScopeHandle(Frame):
             # tasks may still call start_soon() while the group waits for them
             if task_group is not None and await task_group.__aexit__(exc_type, exc, tb):
                 block_exc = None
-        except BaseException as raised:  # noqa: BLE001 - re-raised by conclude/below
+        except BaseException as raised:
             block_exc = _unwrap(raised, exc)
         finally:
             self._task_group = None
@@ -322,7 +342,8 @@ class ScopeHandle(Frame):
         if self._container._scope_var.get() is self:
             group.start_soon(func, *args, name=name)
         else:  # called from an inner scope or elsewhere: the task still belongs to this one
-            group.start_soon(self._run_here, func, *args, name=name or _name_of(func))
+            run_here: Callable[..., Coroutine[Any, Any, Any]] = self._run_here
+            group.start_soon(run_here, func, *args, name=name or _name_of(func))
 
     async def start(
         self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any, name: object = None
@@ -333,7 +354,8 @@ class ScopeHandle(Frame):
             return await group.start(func, *args, name=name)
         return await group.start(self._run_here, func, *args, name=name or _name_of(func))
 
-    async def _run_here(self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any, **kwargs: Any) -> Any:
+    async def _run_here(
+        self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any, **kwargs: Any
+    ) -> Any:
         self._container._scope_var.set(self)  # the task's own context: no reset needed
         return await func(*args, **kwargs)
-

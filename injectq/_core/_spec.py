@@ -6,12 +6,14 @@ import enum
 import functools
 import inspect
 import typing
-from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
 from ._errors import BindingError, describe_key
 from ._keys import InjectMarker, ScopeId, normalize_key, split_optional
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Callable, Hashable
 
 __all__ = ["CallKind", "Param", "call_kind", "read_params"]
 
@@ -45,7 +47,9 @@ class Param:
 def call_kind(fn: Callable[..., Any]) -> CallKind:
     """Classify a provider by how its result must be obtained."""
     target: Any = fn
-    if not (inspect.isfunction(fn) or inspect.ismethod(fn) or isinstance(fn, (functools.partial, type))):
+    if not (
+        inspect.isfunction(fn) or inspect.ismethod(fn) or isinstance(fn, (functools.partial, type))
+    ):
         call: Any = getattr(type(fn), "__call__", None)  # noqa: B004 - a callable instance
         if call is not None:
             target = call
@@ -96,7 +100,8 @@ def read_params(fn: Callable[..., Any], owner: Hashable) -> list[Param]:
         explicit = isinstance(default, InjectMarker)
         annotation = hints.get(p.name, _EMPTY)
         scope_id_of = next(
-            (m.scope for m in getattr(annotation, "__metadata__", ()) if isinstance(m, ScopeId)), None
+            (m.scope for m in getattr(annotation, "__metadata__", ()) if isinstance(m, ScopeId)),
+            None,
         )
         optional = False
         key: Hashable | None

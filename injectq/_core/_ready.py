@@ -245,7 +245,7 @@ class WorkflowRecord:
     status: WorkflowStatus = "running"
     ended: float | None = None
     error: str | None = None
-    steps: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=lambda: list[dict[str, Any]]())
 
 
 class WorkflowScopeManager(_ReadyManager):

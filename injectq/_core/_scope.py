@@ -89,11 +89,12 @@ class Frame:
 
 def _unwrap(raised: BaseException, exc: BaseException | None) -> BaseException:
     """The block's own exception when the task group only wrapped it in a group."""
+    inner: Any = getattr(raised, "exceptions", None)
     if (
         exc is not None
         and isinstance(raised, BaseExceptionGroup)
-        and len(raised.exceptions) == 1
-        and raised.exceptions[0] is exc
+        and len(inner) == 1
+        and inner[0] is exc
     ):
         return exc
     return raised
@@ -342,8 +343,7 @@ class ScopeHandle(Frame):
         if self._container._scope_var.get() is self:
             group.start_soon(func, *args, name=name)
         else:  # called from an inner scope or elsewhere: the task still belongs to this one
-            run_here: Callable[..., Coroutine[Any, Any, Any]] = self._run_here
-            group.start_soon(run_here, func, *args, name=name or _name_of(func))
+            group.start_soon(self._run_here, func, *args, name=name or _name_of(func))  # type: ignore[arg-type]
 
     async def start(
         self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any, name: object = None

@@ -72,7 +72,7 @@ def _hints(fn: Callable[..., Any], owner: Hashable) -> dict[str, Any]:
             return {}
         target = init
     elif not (inspect.isfunction(target) or inspect.ismethod(target)):
-        target = getattr(type(target), "__call__", target)  # noqa: B004 - a callable instance
+        target = getattr(type(target), "__call__", target)  # noqa: B004  # pyright: ignore[reportUnknownArgumentType]
     try:
         return typing.get_type_hints(target, include_extras=True)
     except NameError as exc:

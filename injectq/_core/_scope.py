@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+import typing
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import anyio
@@ -97,7 +98,7 @@ def _unwrap(raised: BaseException, exc: BaseException | None) -> BaseException:
         and inner[0] is exc
     ):
         return exc
-    return raised
+    return typing.cast("BaseException", raised)
 
 
 def _name_of(func: object) -> str:

@@ -98,7 +98,7 @@ def _unwrap(raised: BaseException, exc: BaseException | None) -> BaseException:
         and inner[0] is exc
     ):
         return exc
-    return typing.cast("BaseException", raised)
+    return typing.cast("BaseException", raised)  # type: ignore[redundant-cast,unused-ignore]
 
 
 def _name_of(func: object) -> str:

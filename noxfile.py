@@ -108,11 +108,11 @@ def example(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """python -m benchmarks, once benchmarks/__main__.py exists. Not a default session."""
-    if not (ROOT / "benchmarks" / "__main__.py").is_file():
-        session.skip("benchmarks/__main__.py does not exist yet")
-    requirements = (
-        ["-r", "requirements/bench.txt"] if (ROOT / "requirements/bench.txt").is_file() else []
-    )
-    _install(session, "-e", ".[trio]", *requirements)
+    """python -m benchmarks: a table on stdout, JSON in benchmarks/results/. Not a default session.
+
+    The peers and starlette come from requirements/bench.txt, installed in this
+    session only. Options after ``--``: ``-- --quick`` (a smoke run), ``-- --check``
+    (the lifetime checks alone), ``-- --only dishka`` (see ``python -m benchmarks -h``).
+    """
+    _install(session, "-e", ".[trio]", "-r", "requirements/bench.txt")
     session.run("python", "-m", "benchmarks", *session.posargs)

@@ -444,6 +444,21 @@ async def test_page_manager_gives_concurrent_entries_their_own_instances() -> No
 
 
 @pytest.mark.anyio
+async def test_sync_code_using_a_hand_written_manager_works_inside_a_running_loop() -> None:
+    """A plain function using `with container.scope(...)` behaves the same when called from async code."""
+    container = make_container("visit", VisitManager())
+
+    def handle_request(visitor: str) -> Notebook:
+        with container.scope("visit", visitor) as scope:
+            return scope.get(Notebook)
+
+    first = handle_request("alice")
+    await anyio.lowlevel.checkpoint()
+    assert handle_request("alice") is first
+    assert handle_request("bob") is not first
+
+
+@pytest.mark.anyio
 async def test_booth_manager_with_async_methods_works_under_async_with() -> None:
     """An all-async manager shares within a booth, separates booths and forgets a booth after its block."""
     manager = BoothManager()
@@ -540,6 +555,7 @@ async def test_one_hand_written_manager_keeps_concurrent_tasks_apart(name: str) 
     check_finalized(name, container, seen)
 
 
+# the all-async booth manager is left out: plain `with` in a thread refuses it (tested above)
 @pytest.mark.parametrize("name", [n for n in MANAGERS if n != "booth"])
 def test_one_hand_written_manager_keeps_concurrent_threads_apart(name: str) -> None:
     """Many threads entering one hand-written manager at once each see only their own scope's instance."""

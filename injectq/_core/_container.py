@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import inspect
 import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator, MutableMapping
@@ -63,7 +64,7 @@ class Binding:
 def _auto_buildable(key: Hashable) -> bool:
     return (
         isinstance(key, type)
-        and key.__module__ != "builtins"
+        and getattr(builtins, key.__name__, None) is not key
         and not inspect.isabstract(key)
         and not getattr(key, "_is_protocol", False)
     )
@@ -355,7 +356,7 @@ class InjectQ:
     ) -> DependencyNotFoundError:
         hint = (
             f"container.bind({describe_key(key)}, Impl) or bind_instance / bind_factory"
-            if not (isinstance(key, type) and key.__module__ == "builtins")
+            if not (isinstance(key, type) and getattr(builtins, key.__name__, None) is key)
             else f"builtins are never built automatically: bind_instance({describe_key(key)}, value)"
             " or give the parameter a default"
         )
@@ -651,13 +652,15 @@ class InjectQ:
         ended = manager._take_ended()
         if ended is None:  # a hand-written manager: see what it still holds
             ended = [
-                scope_id
+                (scope_id, state.storage)
                 for scope_id, state in list(scopes.states.items())
                 if not state.active and not manager._holds(state.storage)
             ]
-        for scope_id in ended:
-            state = scopes.states.pop(scope_id, None)
-            if state is not None:
+        for scope_id, storage in ended:
+            state = scopes.states.get(scope_id)
+            # the same id may already hold a newer scope: only its own storage ends it
+            if state is not None and state.storage is storage:
+                del scopes.states[scope_id]
                 scopes.ending.append(state)
         ready = [state for state in scopes.ending if not state.active]
         if not ready:

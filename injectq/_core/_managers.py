@@ -148,19 +148,22 @@ class ScopeManager:
         """Drop ``scope_id`` for good; the container finalizes its instances."""
         storage = self._scopes.pop(scope_id, None)
         if storage is not None:
-            self._ended().append(scope_id)
+            self._ended().append((scope_id, storage))
 
     # -- what the container asks ---------------------------------------------------------
 
-    def _ended(self) -> list[Hashable]:
-        ended: list[Hashable] | None = self.__dict__.get("_ScopeManager__ended")
+    def _ended(self) -> list[tuple[Hashable, Any]]:
+        ended: list[tuple[Hashable, Any]] | None = self.__dict__.get("_ScopeManager__ended")
         if ended is None:
             ended = []
             object.__setattr__(self, "_ScopeManager__ended", ended)
         return ended
 
-    def _take_ended(self) -> list[Hashable] | None:
-        """Scope ids ended since the last call, or ``None`` when the container must look itself."""
+    def _take_ended(self) -> list[tuple[Hashable, Any]] | None:
+        """``(scope id, storage)`` of scopes ended since the last call.
+
+        ``None`` when the container must look for itself (a hand-written manager).
+        """
         ended = self._ended()
         taken = list(ended)
         ended.clear()

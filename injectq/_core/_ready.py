@@ -117,10 +117,10 @@ class _ReadyManager(ScopeManager):
                 self.end_scope(scope_id)
 
     def _finish(self, scope_id: Hashable) -> None:
-        self._scopes.pop(scope_id, None)
+        storage = self._scopes.pop(scope_id, None)
         self._order.pop(scope_id, None)
         self._cleaned_up += 1
-        self._ended().append(scope_id)
+        self._ended().append((scope_id, storage))
         self._finished_hook(scope_id)
 
     # -- hooks --------------------------------------------------------------------------
@@ -277,7 +277,7 @@ class WorkflowScopeManager(_ReadyManager):
         record = None if scope_id is None else self._records.get(scope_id)
         if record is not None:
             for step in reversed(record.steps):
-                if step["finished"] is None:
+                if "step" in step and step["finished"] is None:
                     step["finished"] = self._clock()
                     break
         super().exit_scope()

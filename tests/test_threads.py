@@ -6,6 +6,7 @@ so its worker sees the caller's scope.  Threads are joined with timeouts and
 every wait is bounded.
 """
 
+import os
 import sys
 import threading
 import time
@@ -16,7 +17,7 @@ from typing import Any
 import anyio
 import pytest
 
-from injectq import InjectQ, Scope, ScopeError, ScopeHandle
+from injectq import InjectQ, Scope, ScopeError
 
 TIMEOUT = 5.0
 
@@ -48,12 +49,19 @@ def _join(threads: list[threading.Thread]) -> None:
         assert not thread.is_alive(), f"{thread.name} did not finish"
 
 
-def _inside(threads: list[threading.Thread], code: CodeType) -> bool:
-    """Whether every thread is currently executing inside the function ``code``."""
+def _in_injectq(code: CodeType) -> bool:
+    """Whether ``code`` is injectq's own: its modules or a builder it generated."""
+    return code.co_filename.startswith("<injectq builder") or f"{os.sep}injectq{os.sep}" in (
+        code.co_filename
+    )
+
+
+def _inside(threads: list[threading.Thread]) -> bool:
+    """Whether every thread is currently inside a call into injectq (resolving, or waiting)."""
     frames = sys._current_frames()
     for thread in threads:
         frame = frames.get(thread.ident) if thread.ident is not None else None
-        while frame is not None and frame.f_code is not code:
+        while frame is not None and not _in_injectq(frame.f_code):
             frame = frame.f_back
         if frame is None:
             return False
@@ -94,7 +102,7 @@ def test_sync_singleton_is_built_once_for_eight_threads_at_once() -> None:
     threads = _run_threads(8, ask)
     try:
         # the factory stays blocked until every thread is inside get()
-        _wait_until(lambda: _inside(threads, InjectQ.get.__code__))
+        _wait_until(lambda: _inside(threads))
     finally:
         release.set()
         _join(threads)
@@ -130,7 +138,7 @@ def test_sync_scoped_service_is_built_once_for_eight_threads_sharing_a_handle() 
 
         threads = _run_threads(8, ask)
         try:
-            _wait_until(lambda: _inside(threads, ScopeHandle.get.__code__))
+            _wait_until(lambda: _inside(threads))
         finally:
             release.set()
             _join(threads)
@@ -250,7 +258,7 @@ async def test_to_thread_workers_of_one_scope_get_one_instance() -> None:
 
     def release_when_all_inside() -> None:
         try:
-            _wait_until(lambda: len(workers) == 8 and _inside(workers, InjectQ.get.__code__))
+            _wait_until(lambda: len(workers) == 8 and _inside(workers))
         finally:
             release.set()
 

@@ -10,6 +10,9 @@ from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+import anyio
+
+from ._codegen import MISSING_CONST
 from ._errors import (
     BindingError,
     CircularDependencyError,
@@ -28,7 +31,7 @@ from ._finalize import (
 )
 from ._keys import RESERVED_SCOPES, SCOPED, SINGLETON, TRANSIENT, Scope, normalize_key, scope_name
 from ._managers import ScopeManager
-from ._plan import Node, compile_binding, constant, scope_id_node
+from ._plan import MISSING, Node, compile_binding, constant, scope_id_node
 from ._scope import Frame, ScopeHandle, SharedScope
 from ._spec import CallKind, Param, call_kind, read_params
 
@@ -121,6 +124,17 @@ class _Factories(MutableMapping[Hashable, Callable[..., Any]]):
         return sum(1 for _ in self)
 
 
+class _Ready(dict[Hashable, Any]):
+    __slots__ = ("_container",)
+
+    def __init__(self, container: InjectQ) -> None:
+        super().__init__()
+        self._container = container
+
+    def __missing__(self, key: Any) -> Any:
+        return self._container._get(key)
+
+
 class _CustomScopes:
     """A registered custom scope name: its manager and the scopes it has open."""
 
@@ -145,6 +159,13 @@ class InjectQ:
         self._plans: dict[Hashable, Node] = {}
         self._plan_lock = threading.RLock()
         self._root = Frame(SINGLETON, None, is_async=True)
+        self._root.pending = {}
+        self._scoped_lock = threading.RLock()  # builds in request scopes (threads may share one)
+        # Already-built singletons and bound instances, by key.  While no override is
+        # active, ``get`` is this dict's C-level ``__getitem__``; a miss falls through
+        # ``__missing__`` to the full resolution.
+        self._ready = _Ready(self)
+        object.__setattr__(self, "get", self._ready.__getitem__)
         self._scope_var: ContextVar[Frame] = ContextVar("injectq.scope", default=self._root)
         self._scope_parents: dict[str, str | None] = {}
         self._custom: dict[str, _CustomScopes] = {}
@@ -190,7 +211,7 @@ class InjectQ:
         with self._plan_lock:
             self._bindings[key] = binding
             self._root.instances.pop(key, None)
-            self._plans.clear()
+            self._forget_plans()
 
     @overload
     def bind(
@@ -291,7 +312,7 @@ class InjectQ:
                 raise DependencyNotFoundError(f"nothing is bound to {describe_key(key)}", key=key)
             del self._bindings[key]
             self._root.instances.pop(key, None)
-            self._plans.clear()
+            self._forget_plans()
 
     def __contains__(self, key: object) -> bool:
         try:
@@ -311,11 +332,15 @@ class InjectQ:
         """Drop every binding and cached instance (without finalizing: close first)."""
         with self._plan_lock:
             self._bindings.clear()
-            self._plans.clear()
+            self._forget_plans()
             self._root.instances.clear()
             self._root.records.clear()
 
     # -- plan ---------------------------------------------------------------------
+
+    def _forget_plans(self) -> None:
+        self._plans.clear()
+        self._ready.clear()
 
     def _binding_for(self, key: Hashable) -> Binding | None:
         binding = self._bindings.get(key)
@@ -349,6 +374,8 @@ class InjectQ:
         with self._plan_lock:
             node = self._compile(normalized, [])
             self._plans[key] = node
+            if node.const is not MISSING_CONST:
+                self._ready[key] = node.const
         return node
 
     def _missing(
@@ -428,7 +455,7 @@ class InjectQ:
                     dep = constant(param.name, param.default if param.has_default else None)
                 deps.append((param.name if param.keyword_only else None, dep))
             self._check_lifetimes(node, [d for _, d in deps], inner)
-            compile_binding(node, binding, deps, self._root)
+            compile_binding(node, binding, deps, self._root, self._ready)
         self._plans[key] = node
         return node
 
@@ -473,15 +500,21 @@ class InjectQ:
 
     # -- resolve --------------------------------------------------------------------
 
-    def _resolve(self, key: Any, frame: Frame) -> Any:
+    def _get(self, key: Any) -> Any:
         node = self._plans.get(key) or self._plan(key)
-        return node.top(frame)
+        return node.top(self._scope_var.get())
 
-    async def _aresolve(self, key: Any, frame: Frame) -> Any:
+    async def _aresolve(self, key: Any, frame: Frame, concurrent: bool) -> Any:
         node = self._plans.get(key) or self._plan(key)
         atop = node.atop
         if atop is None:
             return node.top(frame)
+        if concurrent and node.prereqs:
+            missing = [p for p in node.prereqs if p.peek(frame) is MISSING]  # type: ignore[misc]
+            if len(missing) > 1:
+                async with anyio.create_task_group() as group:
+                    for prereq in missing:
+                        group.start_soon(prereq.abuild, frame)  # type: ignore[arg-type]
         return await atop(frame)
 
     @overload
@@ -490,16 +523,20 @@ class InjectQ:
     def get(self, key: Any) -> Any: ...
     def get(self, key: Any) -> Any:
         """Resolve ``key`` in the current scope (sync)."""
-        node = self._plans.get(key) or self._plan(key)
-        return node.top(self._scope_var.get())
+        return self._get(key)  # pragma: no cover - replaced per instance by the fast path
 
     @overload
-    async def aget(self, key: type[T]) -> T: ...
+    async def aget(self, key: type[T], *, concurrent: bool = False) -> T: ...
     @overload
-    async def aget(self, key: Any) -> Any: ...
-    async def aget(self, key: Any) -> Any:
-        """Resolve ``key`` in the current scope, awaiting async factories."""
-        return await self._aresolve(key, self._scope_var.get())
+    async def aget(self, key: Any, *, concurrent: bool = False) -> Any: ...
+    async def aget(self, key: Any, *, concurrent: bool = False) -> Any:
+        """Resolve ``key`` in the current scope, awaiting async factories.
+
+        With ``concurrent=True`` the cached async factories of ``key``'s graph that
+        do not depend on each other are awaited at the same time, in a task group
+        that is left before this returns.
+        """
+        return await self._aresolve(key, self._scope_var.get(), concurrent)
 
     @overload
     def try_get(self, key: type[T], default: None = None) -> T | None: ...
@@ -627,7 +664,7 @@ class InjectQ:
                 scopes.ending = [*old.ending, *old.states.values()]
             self._custom[name] = scopes
             self._scope_parents[name] = parent
-            self._plans.clear()
+            self._forget_plans()
 
     def _shared_scope(
         self, name: str, scope_id: Hashable | None, storage: MutableMapping[Hashable, Any]
@@ -711,7 +748,7 @@ class InjectQ:
                     state.storage.pop(key, None)
         errors += yield from finalize(self._root.records, is_async=is_async)
         self._root.instances.clear()
-        self._plans.clear()
+        self._forget_plans()
         return errors
 
     def _close_sync(self, exc: BaseException | None) -> None:

@@ -1,23 +1,33 @@
-"""Compile: turn a binding into a *node*, the closures that build it.
+"""Compile: turn a binding into a *node* and give it builders.
 
 A key is planned once per container (and again only after the bindings
-change).  Planning reads signatures, checks lifetimes and cycles, and picks,
-per node, one builder: a sync closure when nothing in its graph needs
-awaiting, an async one otherwise.  Resolution then only calls closures.
+change).  Planning reads signatures, checks lifetimes and cycles; then each
+node gets:
 
-Builders take ``(frame, created)``: ``frame`` is the innermost active scope
-(the container's own frame when none is), ``created`` collects the teardown
-records of uncached objects built along the way, so whoever caches (or the
-top-level call) can adopt them, or finalize them if the build fails half-way.
+* ``build(start, created=None)``, sync: generated straight-line code (see
+  ``_codegen``) for a node whose own provider is sync, even when something in
+  its graph is async (it then works once those parts are cached); for an
+  async factory, its cached instance or a clear "use aget" error;
+* ``abuild``, async, when anything in its graph must be awaited: an async
+  factory is built by a closure that awaits it (once per frame, however many
+  tasks ask); any other node first awaits the cached async factories of its
+  graph (its *prereqs*) and then runs the very same sync ``build``.
+
+``start`` is the innermost active scope (the container's own frame when none
+is); ``created`` collects the teardown records of uncached objects built along
+the way, so whoever caches (or the top-level call) adopts them, or finalizes
+them if the build fails half-way.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ._codegen import CHECK, CLASS, GENERATOR, MISSING_CONST, NONE, generate
 from ._errors import InjectionError, InjectQError, ScopeError, describe_key
 from ._finalize import (
     AGEN,
@@ -32,46 +42,71 @@ from ._finalize import (
     record_needs_await,
 )
 from ._keys import SINGLETON, TRANSIENT
-from ._scope import Frame
 from ._spec import CallKind
 
 if TYPE_CHECKING:
     from ._container import Binding
+    from ._scope import Frame
 
 __all__ = ["MISSING", "Node", "compile_binding", "constant", "scope_id_node"]
 
 MISSING: Any = object()
-Build = Callable[[Frame, "list[Record] | None"], Any]
-ABuild = Callable[[Frame, "list[Record] | None"], Awaitable[Any]]
+Build = Callable[..., Any]  # (start: Frame, created: list[Record] | None = None) -> value
+ABuild = Callable[..., Awaitable[Any]]
+
+
+class Pending:
+    """Marks a key being built by an async task; waiters add an event only when they wait."""
+
+    __slots__ = ("event",)
+
+    def __init__(self) -> None:
+        self.event: anyio.Event | None = None
 
 
 class Node:
-    """A planned key: how to build it and what it needs."""
+    """A planned key: what it is made of, and the builders compiled for it."""
 
     __slots__ = (
         "abuild",
+        "args",
         "atop",
         "build",
+        "const",
         "deps",
         "is_async",
         "key",
         "may_teardown",
+        "own_async",
+        "peek",
+        "prereqs",
+        "provider",
         "requires",
         "scope",
+        "teardown",
         "top",
     )
 
     def __init__(self, key: Hashable, scope: str) -> None:
         self.key = key
         self.scope = scope
+        self.const: Any = MISSING_CONST
+        self.provider: Callable[..., Any] | None = None
+        self.teardown = NONE
+        self.args: list[tuple[str | None, Node]] = []
         self.deps: list[Node] = []
-        self.is_async = False
+        self.own_async = False  # its own provider must be awaited
+        self.is_async = False  # something in its graph must be awaited
         self.may_teardown = False
         #: cached lifetimes this node's graph reaches through transients:
         #: scope name -> the chain of keys from this node down to one that lives there
         self.requires: dict[str, tuple[Hashable, ...]] = {}
+        #: the cached async-factory nodes of its graph, leaves first; ``None`` when a
+        #: transient async factory is in it (then it resolves through async builders)
+        self.prereqs: list[Node] | None = []
         self.build: Build = _unset
         self.abuild: ABuild | None = None
+        self.peek: Callable[[Frame], Any] | None = None
         self.top: Callable[[Frame], Any] = _unset
         self.atop: Callable[[Frame], Awaitable[Any]] | None = None
 
@@ -82,8 +117,13 @@ def _unset(*_: Any) -> Any:  # pragma: no cover - replaced before a node is publ
 
 def constant(key: Hashable, value: Any) -> Node:
     node = Node(key, SINGLETON)
-    node.build = lambda frame, created: value
-    node.top = lambda frame: value
+    node.const = value
+
+    def build(start: Frame, created: list[Record] | None = None) -> Any:
+        return value
+
+    node.build = build
+    node.top = node.build
     return node
 
 
@@ -93,8 +133,8 @@ def scope_id_node(name: str) -> Node:
     node = Node(key, TRANSIENT)
     node.requires = {name: (key,)}
 
-    def build(frame: Frame, created: list[Record] | None) -> Any:
-        current: Frame | None = frame
+    def build(start: Frame, created: list[Record] | None = None) -> Any:
+        current: Frame | None = start
         while current is not None:
             if current.name == name:
                 return current.scope_id
@@ -102,69 +142,30 @@ def scope_id_node(name: str) -> Node:
         raise ScopeError(
             f"{key} is the id of the active {name!r} scope, but no {name!r} scope is active",
             key=key,
+            chain=[key],
             fix=f"resolve it inside `async with container.scope({name!r}, some_id)`",
         )
 
     node.build = build
-    node.top = lambda frame: build(frame, None)
+    node.top = build
     return node
 
 
-# -- argument gathering ---------------------------------------------------------
+def _async_call(fn: Callable[..., Any], key: Hashable, node: Node) -> ABuild:
+    """Call ``fn`` with its arguments built, awaiting those whose graph is async."""
+    plan = [(name, dep.build, dep.abuild, dep.peek) for name, dep in node.args]
 
-
-def _sync_call(
-    fn: Callable[..., Any], key: Hashable, pos: list[Build], kw: dict[str, Build]
-) -> Build:
-    """``fn`` called with every argument built; frames are added to escaping errors."""
-    if kw:
-
-        def call(frame: Frame, created: list[Record] | None) -> Any:
-            try:
-                return fn(
-                    *[b(frame, created) for b in pos],
-                    **{n: b(frame, created) for n, b in kw.items()},
-                )
-            except InjectQError as exc:
-                exc.add_frame(key)
-                raise
-
-    elif not pos:
-        return lambda frame, created: fn()
-    elif len(pos) == 1:
-        (b0,) = pos
-
-        def call(frame: Frame, created: list[Record] | None) -> Any:
-            try:
-                return fn(b0(frame, created))
-            except InjectQError as exc:
-                exc.add_frame(key)
-                raise
-
-    else:
-
-        def call(frame: Frame, created: list[Record] | None) -> Any:
-            try:
-                return fn(*[b(frame, created) for b in pos])
-            except InjectQError as exc:
-                exc.add_frame(key)
-                raise
-
-    return call
-
-
-def _async_call(
-    fn: Callable[..., Any], key: Hashable, deps: list[tuple[str | None, Node]]
-) -> ABuild:
-    """Like ``_sync_call``, awaiting the arguments whose graph is async."""
-    plan = [(name, node.build, node.abuild) for name, node in deps]
-
-    async def call(frame: Frame, created: list[Record] | None) -> Any:
+    async def call(start: Frame, created: list[Record] | None) -> Any:
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
         try:
-            for name, build, abuild in plan:
-                value = build(frame, created) if abuild is None else await abuild(frame, created)
+            for name, build, abuild, peek in plan:
+                if abuild is None:
+                    value = build(start, created)
+                else:
+                    value = MISSING if peek is None else peek(start)
+                    if value is MISSING:
+                        value = await abuild(start, created)
                 if name is None:
                     args.append(value)
                 else:
@@ -263,15 +264,15 @@ def _with_aliasing(fn: Callable[..., Any], is_async: bool) -> Callable[..., Any]
     return factory
 
 
-# -- caching -------------------------------------------------------------------
+# -- finding frames, caching ---------------------------------------------------------
 
 
 def _finder(name: str, key: Hashable, root: Frame) -> Callable[[Frame], Frame]:
     if name == SINGLETON:
-        return lambda frame: root
+        return lambda start: root
 
-    def find(frame: Frame) -> Frame:
-        current: Frame | None = frame
+    def find(start: Frame) -> Frame:
+        current: Frame | None = start
         while current is not None:
             if current.name == name:
                 return current
@@ -280,10 +281,41 @@ def _finder(name: str, key: Hashable, root: Frame) -> Callable[[Frame], Frame]:
             f"{describe_key(key)} lives in the {name!r} scope, but no {name!r} scope is active",
             key=key,
             chain=[key],
-            fix=f"resolve it inside `async with container.scope({'' if name == 'scoped' else repr(name)})`",
+            fix="resolve it inside `async with container.scope("
+            + ("" if name == "scoped" else repr(name) + ", some_id")
+            + ")`",
         )
 
     return find
+
+
+def _peeker(name: str, key: Hashable, root: Frame) -> Callable[[Frame], Any]:
+    """The cached instance of ``key`` seen from a frame, or ``MISSING``; never raises."""
+    if name == SINGLETON:
+        instances = root.instances
+        return lambda start: instances.get(key, MISSING)
+
+    def peek(start: Frame) -> Any:
+        current: Frame | None = start
+        while current is not None:
+            if current.name == name:
+                return current.instances.get(key, MISSING)
+            current = current.parent
+        return MISSING
+
+    return peek
+
+
+def _adopt(frame: Frame, local: list[Record], record: Record) -> None:
+    """A cached instance's record: what was built before it first, then its own."""
+    if local:
+        frame.adopt(local)
+        local.clear()
+    frame.adopt([record])
+
+
+def _failed_in(frame: Frame, local: list[Record], exc: BaseException, key: Hashable) -> None:
+    _failed_sync(local, exc, key)
 
 
 def _failed_sync(local: list[Record], exc: BaseException, key: Hashable) -> None:
@@ -298,88 +330,90 @@ async def _failed_async(local: list[Record], exc: BaseException, key: Hashable) 
     conclude(errors, exc, f"a failed build of {describe_key(key)}")
 
 
-def _cache_sync(node: Node, produce: Build, find: Callable[[Frame], Frame]) -> Build:
-    key = node.key
+def _await_error(
+    key: Hashable, path: tuple[Hashable, ...], why: str = "is built by an async factory"
+) -> InjectionError:
+    return InjectionError(
+        f"{describe_key(key)} {why}, and this call is sync: it cannot await",
+        key=key,
+        chain=list(path) or [key],
+        fix="resolve it with `await container.aget(...)` / `await scope.aget(...)`"
+        " (an async @inject function does that for its parameters)",
+    )
 
-    def build(frame: Frame, created: list[Record] | None) -> Any:
-        target = find(frame)
-        value = target.instances.get(key, MISSING)
-        if value is not MISSING:
-            return value
-        with target.lock:
-            value = target.instances.get(key, MISSING)
+
+def _needs_await(node: Node, find: Callable[[Frame], Frame]) -> Build:
+    """The sync builder of an async factory: its cached instance, or a clear refusal."""
+    key = node.key
+    cached = node.scope != TRANSIENT
+
+    def build(start: Frame, created: list[Record] | None = None) -> Any:
+        if cached:
+            value = find(start).instances.get(key, MISSING)
             if value is not MISSING:
                 return value
-            if key in target.pending:
-                raise _await_error(key, "is being built by an async task right now")
-            local: list[Record] = []
-            try:
-                value = produce(frame, local)
-                target.adopt(local)
-            except BaseException as exc:
-                _failed_sync(local, exc, key)
-                raise
-            target.instances[key] = value
-            return value
+        raise _await_error(key, ())
 
     return build
 
 
-def _cache_async(node: Node, produce: ABuild, find: Callable[[Frame], Frame]) -> ABuild:
+def _cache_async(
+    node: Node, produce: ABuild, find: Callable[[Frame], Frame], ready: dict[Hashable, Any]
+) -> ABuild:
+    """Build once per frame however many tasks ask; later asks wait for the first."""
     key = node.key
+    singleton = node.scope == SINGLETON
 
-    async def abuild(frame: Frame, created: list[Record] | None) -> Any:
-        target = find(frame)
-        instances = target.instances
+    async def abuild(start: Frame, created: list[Record] | None = None) -> Any:
+        frame = find(start)
+        instances = frame.instances
         value = instances.get(key, MISSING)
         if value is not MISSING:
             return value
-        pending = target.pending
-        while (event := pending.get(key)) is not None:
-            await event.wait()
+        pending = frame.pending
+        if pending is None:
+            pending = frame.pending = {}
+        while (waiting := pending.get(key)) is not None:
+            if waiting.event is None:
+                waiting.event = anyio.Event()
+            await waiting.event.wait()
             value = instances.get(key, MISSING)
             if value is not MISSING:
                 return value
-        event = pending[key] = anyio.Event()
+        marker = pending[key] = Pending()
         try:
             local: list[Record] = []
             try:
-                value = await produce(frame, local)
-                target.adopt(local)
+                value = await produce(start, local)
+                if local:
+                    frame.adopt(local)
             except BaseException as exc:
                 await _failed_async(local, exc, key)
                 raise
             instances[key] = value
+            if singleton:
+                ready[key] = value
             return value
         finally:
             del pending[key]
-            event.set()
+            if marker.event is not None:
+                marker.event.set()
 
     return abuild
 
 
-def _needs_await(node: Node, find: Callable[[Frame], Frame]) -> Build:
-    """The sync builder of an async node: a cached instance, or a clear refusal."""
-    key = node.key
+def _prefetching(node: Node, prereqs: list[Node]) -> ABuild:
+    """Await the cached async factories of the graph, then build the rest synchronously."""
+    build = node.build
+    peeks = [(p.peek, p.abuild) for p in prereqs]
 
-    def build(frame: Frame, created: list[Record] | None) -> Any:
-        if node.scope != TRANSIENT:
-            value = find(frame).instances.get(key, MISSING)
-            if value is not MISSING:
-                return value
-        raise _await_error(key, "is built by an async factory")
+    async def abuild(start: Frame, created: list[Record] | None = None) -> Any:
+        for peek, prefetch in peeks:
+            if peek(start) is MISSING:  # type: ignore[misc]
+                await prefetch(start)  # type: ignore[misc]
+        return build(start, created)
 
-    return build
-
-
-def _await_error(key: Hashable, why: str) -> InjectionError:
-    return InjectionError(
-        f"{describe_key(key)} {why}, and this call is sync: it cannot await",
-        key=key,
-        chain=[key],
-        fix="resolve it with `await container.aget(...)` / `await scope.aget(...)`"
-        " (an async @inject function does that for its parameters)",
-    )
+    return abuild
 
 
 # -- top level ------------------------------------------------------------------
@@ -388,16 +422,16 @@ def _await_error(key: Hashable, why: str) -> InjectionError:
 def _tops(node: Node) -> None:
     build, abuild, key = node.build, node.abuild, node.key
     if not node.may_teardown or node.scope != TRANSIENT:
-        node.top = lambda frame: build(frame, None)
-        if abuild is not None:
-            node.atop = lambda frame: abuild(frame, None)
+        node.top = build
+        node.atop = abuild
         return
 
-    def top(frame: Frame) -> Any:
+    def top(start: Frame) -> Any:
         local: list[Record] = []
         try:
-            value = build(frame, local)
-            frame.adopt(local)
+            value = build(start, local)
+            if local:
+                start.adopt(local)
         except BaseException as exc:
             _failed_sync(local, exc, key)
             raise
@@ -407,11 +441,12 @@ def _tops(node: Node) -> None:
     if abuild is None:
         return
 
-    async def atop(frame: Frame) -> Any:
+    async def atop(start: Frame) -> Any:
         local: list[Record] = []
         try:
-            value = await abuild(frame, local)
-            frame.adopt(local)
+            value = await abuild(start, local)
+            if local:
+                start.adopt(local)
         except BaseException as exc:
             await _failed_async(local, exc, key)
             raise
@@ -420,11 +455,16 @@ def _tops(node: Node) -> None:
     node.atop = atop
 
 
-def _then(call: Build, finish: Callable[[Any, list[Record]], Any]) -> Build:
-    def produce(frame: Frame, created: list[Record] | None) -> Any:
-        return finish(call(frame, created), created)  # type: ignore[arg-type]
-
-    return produce
+def _prereqs_of(node: Node) -> list[Node] | None:
+    if node.own_async:
+        return None if node.scope == TRANSIENT else [node]
+    found: dict[int, Node] = {}
+    for dep in node.deps:
+        if dep.prereqs is None:
+            return None
+        for prereq in dep.prereqs:
+            found.setdefault(id(prereq), prereq)
+    return list(found.values())
 
 
 def compile_binding(
@@ -432,45 +472,75 @@ def compile_binding(
     binding: Binding,
     deps: list[tuple[str | None, Node]],
     root: Frame,
+    ready: dict[Hashable, Any],
 ) -> None:
     """Fill ``node``'s builders for ``binding`` whose arguments are ``deps``."""
     provider = binding.provider
     assert provider is not None
     kind = binding.kind
     key = node.key
+    node.provider = provider
+    node.args = deps
     node.deps = [dep for _, dep in deps]
-    node.is_async = kind in (CallKind.ASYNC, CallKind.AGEN) or any(d.is_async for d in node.deps)
+    node.own_async = kind in (CallKind.ASYNC, CallKind.AGEN)
+    node.is_async = node.own_async or any(d.is_async for d in node.deps)
     class_teardown: bool | None = None
     if isinstance(provider, type) and kind is CallKind.SYNC:
         class_teardown = has_teardown(provider)
-    own_teardown = kind in (CallKind.GEN, CallKind.AGEN) or class_teardown is not False
-    if class_teardown is None and kind in (CallKind.SYNC, CallKind.ASYNC):
-        provider = _with_aliasing(provider, kind is CallKind.ASYNC)
-    node.may_teardown = own_teardown or any(
+    if kind in (CallKind.GEN, CallKind.AGEN):
+        node.teardown = GENERATOR
+    elif class_teardown is None:
+        node.teardown = CHECK
+    else:
+        node.teardown = CLASS if class_teardown else NONE
+    node.may_teardown = node.teardown != NONE or any(
         d.may_teardown and d.scope == TRANSIENT for d in node.deps
     )
+    node.prereqs = _prereqs_of(node)
     find = _finder(node.scope, key, root)
-    is_awaited = kind in (CallKind.ASYNC, CallKind.AGEN)
-    sync_finish = _sync_finish(kind, key, class_teardown)
-    if is_awaited:
+    if node.scope != TRANSIENT:
+        node.peek = _peeker(node.scope, key, root)
+    if node.own_async:
         node.build = _needs_await(node, find)
     else:
-        # also for a node with async dependencies: sync code may use it once those are built
-        pos = [d.build for name, d in deps if name is None]
-        kw = {name: d.build for name, d in deps if name is not None}
-        call = _sync_call(provider, key, pos, kw)
-        produce = (
-            call if kind is CallKind.SYNC and class_teardown is False else _then(call, sync_finish)
-        )
-        node.build = produce if node.scope == TRANSIENT else _cache_sync(node, produce, find)
+        helpers: dict[str, Any] = {
+            "MISSING": MISSING,
+            "first": _first,
+            "adopt": _adopt,
+            "failed": _failed_in,
+            "await_error": _await_error,
+            "finder": functools.partial(_finder, root=root),
+        }
+        node.build = generate(node, root, ready, helpers)
     if node.is_async:
-        acall = _async_call(provider, key, deps)
-
-        async def aproduce(frame: Frame, created: list[Record] | None) -> Any:
-            result = await acall(frame, created)
-            if is_awaited:
-                return await _async_finish(kind, key, result, created)  # type: ignore[arg-type]
-            return sync_finish(result, created)  # type: ignore[arg-type]
-
-        node.abuild = aproduce if node.scope == TRANSIENT else _cache_async(node, aproduce, find)
+        if not node.own_async and node.prereqs is not None:
+            node.abuild = _prefetching(node, node.prereqs)
+        else:
+            node.abuild = _general_async(node, binding, class_teardown, find, ready)
     _tops(node)
+
+
+def _general_async(
+    node: Node,
+    binding: Binding,
+    class_teardown: bool | None,
+    find: Callable[[Frame], Frame],
+    ready: dict[Hashable, Any],
+) -> ABuild:
+    """The async builder of an async factory, or of a graph holding a transient one."""
+    kind, key = binding.kind, node.key
+    provider = binding.provider
+    assert provider is not None
+    if node.teardown == CHECK:
+        provider = _with_aliasing(provider, kind is CallKind.ASYNC)
+    acall = _async_call(provider, key, node)
+    is_awaited = node.own_async
+    sync_finish = _sync_finish(kind, key, class_teardown)
+
+    async def aproduce(start: Frame, created: list[Record] | None) -> Any:
+        result = await acall(start, created)
+        if is_awaited:
+            return await _async_finish(kind, key, result, created)  # type: ignore[arg-type]
+        return sync_finish(result, created)  # type: ignore[arg-type]
+
+    return aproduce if node.scope == TRANSIENT else _cache_async(node, aproduce, find, ready)

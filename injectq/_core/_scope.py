@@ -34,6 +34,9 @@ from ._finalize import (
 from ._managers import ScopeManager, calling_manager
 
 if TYPE_CHECKING:
+    from ._plan import Pending
+
+if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Hashable, MutableMapping
     from contextvars import ContextVar, Token
     from types import TracebackType
@@ -69,9 +72,9 @@ class Frame:
         self.is_async = is_async
         self.scope_id: Hashable | None = None
         self.instances: MutableMapping[Hashable, Any] = {}
-        self.pending: dict[Hashable, anyio.Event] = {}
+        self.pending: dict[Hashable, Pending] | None = None  # made when an async build starts
         self.records: list[Record] = []
-        self.lock = threading.RLock()
+        self.lock: threading.RLock = threading.RLock()
 
     def adopt(self, records: list[Record]) -> None:
         """Take over ``records``; a frame left with ``with`` refuses what needs ``await``."""
@@ -118,7 +121,7 @@ class SharedScope:
         self.storage = storage
         self.active = 0
         self.records: list[Record] = []
-        self.pending: dict[Hashable, anyio.Event] = {}
+        self.pending: dict[Hashable, Pending] = {}
         self.lock = threading.RLock()
 
 
@@ -142,10 +145,17 @@ class ScopeHandle(Frame):
         scope_id: Hashable | None,
         manager: ScopeManager | None = None,
     ) -> None:
-        super().__init__(name, None, is_async=False)
+        # Frame's fields, set here directly: a request scope is opened per request
+        self.name = name
+        self.parent: Frame | None = None
+        self.is_async = False
+        self.scope_id = scope_id
+        self.instances = {}
+        self.pending = None
+        self.records = []
+        self.lock = container._scoped_lock
         self._container = container
         self._manager = manager
-        self.scope_id = scope_id
         self._state = _NEW
         self._task_group: TaskGroup | None = None
         self._token: Token[Frame] | None = None
@@ -167,8 +177,21 @@ class ScopeHandle(Frame):
                 fix="open a new one with container.scope(...)",
             )
 
+    def _enter_frame(self, is_async: bool) -> None:
+        var: ContextVar[Frame] = self._container._scope_var
+        self.parent = var.get()
+        self.is_async = is_async
+        self._token = var.set(self)
+        self._state = _ACTIVE
+
+    def _leave_frame(self) -> None:
+        self._state = _LEFT
+        if self._token is not None:
+            self._container._scope_var.reset(self._token)
+            self._token = None
+
     def _open(self, is_async: bool) -> Steps[None]:
-        self._check_new()
+        """Enter a custom scope: the manager's steps (which may await), then the frame."""
         manager = self._manager
         if manager is not None:
             if not is_async:
@@ -199,11 +222,7 @@ class ScopeHandle(Frame):
             self.records = shared.records
             self.pending = shared.pending
             self.lock = shared.lock
-        var: ContextVar[Frame] = self._container._scope_var
-        self.parent = var.get()
-        self.is_async = is_async
-        self._token = var.set(self)
-        self._state = _ACTIVE
+        self._enter_frame(is_async)
 
     def _refuse_async_exit(self, manager: ScopeManager) -> None:
         for method in ("exit_scope", "cleanup_scope"):
@@ -215,15 +234,11 @@ class ScopeHandle(Frame):
                 )
 
     def _close(self, is_async: bool) -> Steps[list[Exception]]:
-        self._state = _LEFT
-        if self._token is not None:
-            self._container._scope_var.reset(self._token)
-            self._token = None
+        """Leave: the frame, then (a request scope) its records or (a custom one) the manager."""
+        self._leave_frame()
         manager, shared = self._manager, self._shared
         if manager is None or shared is None:
-            failures = yield from finalize(self.records, is_async=is_async)
-            self.instances.clear()
-            return failures
+            return (yield from finalize(self.records, is_async=is_async))
         errors: list[Exception] = []
         with calling_manager():
             for step in (manager.exit_scope, lambda: manager.cleanup_scope(self.scope_id)):
@@ -245,8 +260,16 @@ class ScopeHandle(Frame):
             fix=f"use `async with container.scope({self.name!r}, ...)`",
         )
 
+    def _has_steps(self) -> bool:
+        """Whether leaving involves more than the frame: a manager, or teardown to run."""
+        return self._manager is not None or bool(self.records)
+
     def __enter__(self) -> ScopeHandle:
-        drive_sync(self._open(False), self._refuse)
+        self._check_new()
+        if self._manager is None:
+            self._enter_frame(False)
+        else:
+            drive_sync(self._open(False), self._refuse)
         return self
 
     def __exit__(
@@ -255,6 +278,9 @@ class ScopeHandle(Frame):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if not self._has_steps():
+            self._leave_frame()
+            return
         errors = drive_sync(self._close(False), self._refuse)
         conclude(errors, exc, f"the {self.name!r} scope")
 
@@ -264,7 +290,10 @@ class ScopeHandle(Frame):
         await task_group.__aenter__()
         self._task_group = task_group
         try:
-            await drive_async(self._open(True))
+            if self._manager is None:
+                self._enter_frame(True)
+            else:
+                await drive_async(self._open(True))
         except BaseException as exc:
             self._task_group = None
             try:
@@ -291,20 +320,26 @@ class ScopeHandle(Frame):
             block_exc = _unwrap(raised, exc)
         finally:
             self._task_group = None
-        errors = await drive_shielded(self._close(True))
-        conclude(errors, block_exc, f"the {self.name!r} scope")
+        if self._has_steps():
+            errors = await drive_shielded(self._close(True))
+            conclude(errors, block_exc, f"the {self.name!r} scope")
+        else:
+            self._leave_frame()
         if block_exc is not None and block_exc is not exc:
             raise block_exc
 
     # -- use --------------------------------------------------------------------
 
+    def _inactive(self, action: str) -> ScopeError:
+        when = "before it is entered" if self._state == _NEW else "after it has been left"
+        return ScopeError(
+            f"{action} on the {self.name!r} scope {when}",
+            fix=f"call it inside `async with container.scope({self.name!r}) as scope:`",
+        )
+
     def _check_active(self, action: str) -> None:
         if self._state != _ACTIVE:
-            when = "before it is entered" if self._state == _NEW else "after it has been left"
-            raise ScopeError(
-                f"{action} on the {self.name!r} scope {when}",
-                fix=f"call it inside `async with container.scope({self.name!r}) as scope:`",
-            )
+            raise self._inactive(action)
 
     @overload
     def get(self, key: type[T]) -> T: ...
@@ -312,17 +347,21 @@ class ScopeHandle(Frame):
     def get(self, key: Any) -> Any: ...
     def get(self, key: Any) -> Any:
         """Resolve ``key`` in this scope (sync)."""
-        self._check_active(f"get({describe_key(key)})")
-        return self._container._resolve(key, self)
+        if self._state != _ACTIVE:
+            raise self._inactive(f"get({describe_key(key)})")
+        container = self._container
+        node = container._plans.get(key) or container._plan(key)
+        return node.top(self)
 
     @overload
-    async def aget(self, key: type[T]) -> T: ...
+    async def aget(self, key: type[T], *, concurrent: bool = False) -> T: ...
     @overload
-    async def aget(self, key: Any) -> Any: ...
-    async def aget(self, key: Any) -> Any:
-        """Resolve ``key`` in this scope, awaiting async factories."""
-        self._check_active(f"aget({describe_key(key)})")
-        return await self._container._aresolve(key, self)
+    async def aget(self, key: Any, *, concurrent: bool = False) -> Any: ...
+    async def aget(self, key: Any, *, concurrent: bool = False) -> Any:
+        """Resolve ``key`` in this scope, awaiting async factories (see ``InjectQ.aget``)."""
+        if self._state != _ACTIVE:
+            raise self._inactive(f"aget({describe_key(key)})")
+        return await self._container._aresolve(key, self, concurrent)
 
     def _group(self, action: str) -> TaskGroup:
         self._check_active(action)

@@ -1,0 +1,246 @@
+"""Compile, part two: generate the sync builder of a key as straight-line code.
+
+A builder resolves a key's whole subgraph in one Python function: every
+dependency that lives in the same frame (or is transient) is inlined, with
+its cache check written out; dependencies living elsewhere (singletons seen
+from a scope, outer custom scopes, async factories) are called through their
+own builders.  One lock is taken per top-level build, not one per node.
+
+The generated source for ``Handler(Service(Repo(Session)))`` in the request
+scope looks like this (simplified)::
+
+    def build(start, created=None):
+        frame = start if start.name == "scoped" else find(start)
+        inst = frame.instances
+        v0 = inst.get(k0, MISSING)
+        if v0 is not MISSING:
+            return v0
+        with frame.lock:
+            ...
+            v3 = inst.get(k3, MISSING)  # Session
+            if v3 is MISSING:
+                g3 = f3(b4(start))  # a generator factory, Engine from its builder
+                v3 = first(g3, k3)
+                adopt(frame, local, (GEN, g3, k3))
+                inst[k3] = v3
+            v2 = f2(v3)  # Repo: transient, inlined
+            ...
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._errors import InjectQError
+from ._finalize import GEN, OBJ, has_teardown
+from ._keys import SINGLETON, TRANSIENT
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable
+
+    from ._plan import Build, Node
+    from ._scope import Frame
+
+__all__ = ["generate"]
+
+# teardown modes of a provider node
+NONE, CLASS, CHECK, GENERATOR = "none", "class", "check", "generator"
+
+
+def _add_frames(exc: InjectQError, path: tuple[Hashable, ...]) -> None:
+    for key in reversed(path):
+        exc.add_frame(key)
+
+
+class _Emitter:
+    """Writes the body of one builder."""
+
+    def __init__(self, top: Node, helpers: dict[str, Any]) -> None:
+        self.top = top
+        self.ns: dict[str, Any] = dict(helpers)
+        self.lines: list[str] = []
+        self.count = 0
+        # id(node) -> variable of a same-frame cached node, per enclosing block: a value
+        # computed inside an ``if ... is MISSING:`` block is not known after it
+        self.blocks: list[dict[int, str]] = [{}]
+        self.frame_name = top.scope  # TRANSIENT for a transient top: nothing is same-frame
+
+    def name(self, prefix: str, value: Any) -> str:
+        self.count += 1
+        name = f"{prefix}{self.count}"
+        self.ns[name] = value
+        return name
+
+    def var(self, prefix: str = "v") -> str:
+        self.count += 1
+        return f"{prefix}{self.count}"
+
+    def emit(self, indent: int, line: str) -> None:
+        self.lines.append("    " * indent + line)
+
+    # -- one node -------------------------------------------------------------------
+
+    def value_of(self, node: Node, indent: int, path: tuple[Hashable, ...]) -> str:
+        """Emit what computes ``node``'s value; return the expression that holds it."""
+        if node.const is not MISSING_CONST:
+            return self.name("c", node.const)
+        same_frame = node.scope == self.frame_name and node.scope != TRANSIENT
+        if node.provider is None or node.own_async or not (same_frame or node.scope == TRANSIENT):
+            return self.call_other(node, indent, path)
+        if same_frame:
+            for block in reversed(self.blocks):
+                known = block.get(id(node))
+                if known is not None:
+                    return known
+            v = self.var()
+            key = self.name("k", node.key)
+            self.emit(indent, f"{v} = inst.get({key}, MISSING)")
+            self.emit(indent, f"if {v} is MISSING:")
+            self.emit(indent + 1, f"if pending and {key} in pending:")
+            path_name = self.name("p", (*path, node.key))
+            self.emit(indent + 2, f"raise await_error({key}, {path_name}, BUSY)")
+            self.blocks.append({})
+            self.construct(node, v, key, indent + 1, path, cached=True)
+            self.blocks.pop()
+            self.blocks[-1][id(node)] = v
+            return v
+        v = self.var()
+        self.construct(node, v, self.name("k", node.key), indent, path, cached=False)
+        return v
+
+    def call_other(self, node: Node, indent: int, path: tuple[Hashable, ...]) -> str:
+        v = self.var()
+        build = self.name("b", node.build)
+        self.emit(indent, "try:")
+        self.emit(indent + 1, f"{v} = {build}(start)")
+        self.emit(indent, "except InjectQError as exc:")
+        self.emit(indent + 1, f"add_frames(exc, {self.name('p', path)})")
+        self.emit(indent + 1, "raise")
+        return v
+
+    def construct(
+        self, node: Node, v: str, key: str, indent: int, path: tuple[Hashable, ...], cached: bool
+    ) -> None:
+        inner = (*path, node.key)
+        args: list[str] = []
+        values: list[str] = []
+        for name, dep in node.args:
+            value = self.value_of(dep, indent, inner)
+            values.append(value)
+            args.append(value if name is None else f"{name}={value}")
+        fn = self.name("f", node.provider)
+        call = f"{fn}({', '.join(args)})"
+        record = None
+        if node.teardown == GENERATOR:
+            gen = self.var("g")
+            self.emit(indent, f"{gen} = {call}")
+            self.emit(indent, f"{v} = first({gen}, {key})")
+            record = f"(GEN, {gen}, {key})"
+        else:
+            self.emit(indent, f"{v} = {call}")
+            if node.teardown == CLASS:
+                record = f"(OBJ, {v}, {key})"
+            elif node.teardown == CHECK:
+                aliases = "".join(f" or {v} is {value}" for value in values)
+                self.emit(
+                    indent,
+                    f"if {v} is not None and not (False{aliases}) and has_teardown(type({v})):",
+                )
+                self.emit(
+                    indent + 1,
+                    f"{'adopt(frame, local, ' if cached else 'local.append('}(OBJ, {v}, {key}))",
+                )
+        if record is not None:
+            if cached:
+                self.emit(indent, f"adopt(frame, local, {record})")
+            else:
+                self.emit(indent, f"local.append({record})")
+        if cached:
+            self.emit(indent, f"inst[{key}] = {v}")
+            if node.scope == SINGLETON:
+                self.emit(indent, f"ready[{key}] = {v}")
+
+
+class _MissingConst:
+    __slots__ = ()
+
+
+MISSING_CONST: Any = _MissingConst()
+
+
+def generate(
+    node: Node,
+    root: Frame,
+    ready: dict[Hashable, Any],
+    helpers: dict[str, Any],
+) -> Build:
+    """The sync builder of a provider node whose own provider is sync."""
+    emitter = _Emitter(node, helpers)
+    emitter.ns.update(
+        ROOT=root,
+        ready=ready,
+        InjectQError=InjectQError,
+        add_frames=_add_frames,
+        has_teardown=has_teardown,
+        GEN=GEN,
+        OBJ=OBJ,
+        BUSY="is being built by an async task right now",
+    )
+    key = emitter.name("k", node.key)
+    scope = node.scope
+    if scope == TRANSIENT:
+        # a transient top: records go to the caller's list; nothing is cached here
+        emitter.emit(1, "local = created")
+        emitter.emit(1, "frame = pending = inst = None")
+        v = emitter.var()
+        emitter.construct(node, v, key, 1, (), cached=False)
+        emitter.emit(1, f"return {v}")
+        body = emitter.lines
+        header = ["def build(start, created=None):"]
+        return _compile(header + body, emitter.ns, node)
+
+    emitter.blocks[-1][id(node)] = "v0"
+    find = emitter.name("find", helpers["finder"](scope, node.key))
+    if scope == SINGLETON:
+        lines = ["    frame = ROOT"]
+    else:
+        lines = [
+            "    frame = start",
+            f"    if frame.name != {scope!r}:",
+            f"        frame = {find}(start)",
+        ]
+    lines += [
+        "    inst = frame.instances",
+        f"    v0 = inst.get({key}, MISSING)",
+        "    if v0 is not MISSING:",
+        "        return v0",
+        "    with frame.lock:",
+        f"        v0 = inst.get({key}, MISSING)",
+        "        if v0 is not MISSING:",
+        "            return v0",
+        "        pending = frame.pending",
+        f"        if pending and {key} in pending:",
+        f"            raise await_error({key}, (), BUSY)",
+        "        local = []",
+        "        try:",
+    ]
+    emitter.construct(node, "v0", key, 3, (), cached=True)
+    lines += emitter.lines
+    lines += [
+        "        except BaseException as exc:",
+        f"            failed(frame, local, exc, {key})",
+        "            raise",
+        "        if local:",
+        "            frame.adopt(local)",
+        "        return v0",
+    ]
+    return _compile(["def build(start, created=None):", *lines], emitter.ns, node)
+
+
+def _compile(lines: list[str], ns: dict[str, Any], node: Node) -> Build:
+    source = "\n".join(lines) + "\n"
+    code = compile(source, f"<injectq builder of {node.key!r}>", "exec")
+    exec(code, ns)
+    build: Callable[..., Any] = ns["build"]
+    build.__injectq_source__ = source  # type: ignore[attr-defined]  # for debugging
+    return build

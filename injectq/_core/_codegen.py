@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._errors import InjectQError
-from ._finalize import GEN, OBJ, has_teardown
+from ._finalize import GEN, OBJ, has_teardown, only_async_teardown
 from ._keys import SINGLETON, TRANSIENT
 
 if TYPE_CHECKING:
@@ -60,9 +60,9 @@ class _Emitter:
         self.ns: dict[str, Any] = dict(helpers)
         self.lines: list[str] = []
         self.count = 0
-        # id(node) -> variable of a same-frame cached node, per enclosing block: a value
-        # computed inside an ``if ... is MISSING:`` block is not known after it
-        self.blocks: list[dict[int, str]] = [{}]
+        # id(node) -> variable of a same-frame cached node; every one is computed up
+        # front, dependencies first, so each is checked once and known everywhere after
+        self.known: dict[int, str] = {}
         self.frame_name = top.scope  # TRANSIENT for a transient top: nothing is same-frame
 
     def name(self, prefix: str, value: Any) -> str:
@@ -78,45 +78,72 @@ class _Emitter:
     def emit(self, indent: int, line: str) -> None:
         self.lines.append("    " * indent + line)
 
-    # -- one node -------------------------------------------------------------------
+    def same_frame(self, node: Node) -> bool:
+        return (
+            node.scope == self.frame_name
+            and node.scope != TRANSIENT
+            and node.provider is not None
+            and not node.own_async
+        )
+
+    def inlined(self, node: Node) -> bool:
+        return node.scope == TRANSIENT and node.provider is not None and not node.own_async
+
+    # -- same-frame cached nodes, dependencies first --------------------------------------
+
+    def hoist(self, node: Node, indent: int, path: tuple[Hashable, ...]) -> None:
+        """Emit every same-frame cached node ``node`` needs, before ``node`` itself.
+
+        Checking them all up front is right because a frame only ever holds a cached
+        instance whose own same-frame dependencies are cached too.
+        """
+        inner = (*path, node.key)
+        for _, dep in node.args:
+            if self.same_frame(dep) and id(dep) not in self.known:
+                self.hoist(dep, indent, inner)
+                self.cached(dep, indent, inner)
+            elif self.inlined(dep):
+                self.hoist(dep, indent, inner)
+
+    def cached(self, node: Node, indent: int, path: tuple[Hashable, ...]) -> None:
+        v = self.var()
+        key = self.name("k", node.key)
+        self.emit(indent, f"{v} = inst.get({key}, MISSING)")
+        self.emit(indent, f"if {v} is MISSING:")
+        self.emit(indent + 1, f"if pending and {key} in pending:")
+        self.emit(indent + 2, f"raise await_error({key}, {self.name('p', (*path, node.key))}, BUSY)")
+        self.construct(node, v, key, indent + 1, path, cached=True)
+        self.known[id(node)] = v
+
+    # -- one value ------------------------------------------------------------------------
 
     def value_of(self, node: Node, indent: int, path: tuple[Hashable, ...]) -> str:
         """Emit what computes ``node``'s value; return the expression that holds it."""
         if node.const is not MISSING_CONST:
             return self.name("c", node.const)
-        same_frame = node.scope == self.frame_name and node.scope != TRANSIENT
-        if node.provider is None or node.own_async or not (same_frame or node.scope == TRANSIENT):
-            return self.call_other(node, indent, path)
-        if same_frame:
-            for block in reversed(self.blocks):
-                known = block.get(id(node))
-                if known is not None:
-                    return known
+        if self.same_frame(node):
+            return self.known[id(node)]
+        if self.inlined(node):
             v = self.var()
-            key = self.name("k", node.key)
-            self.emit(indent, f"{v} = inst.get({key}, MISSING)")
-            self.emit(indent, f"if {v} is MISSING:")
-            self.emit(indent + 1, f"if pending and {key} in pending:")
-            path_name = self.name("p", (*path, node.key))
-            self.emit(indent + 2, f"raise await_error({key}, {path_name}, BUSY)")
-            self.blocks.append({})
-            self.construct(node, v, key, indent + 1, path, cached=True)
-            self.blocks.pop()
-            self.blocks[-1][id(node)] = v
+            self.construct(node, v, self.name("k", node.key), indent, path, cached=False)
             return v
         v = self.var()
-        self.construct(node, v, self.name("k", node.key), indent, path, cached=False)
+        if node.scope == SINGLETON and self.frame_name != SINGLETON:
+            # a singleton seen from a scope: usually built already
+            self.emit(indent, f"{v} = ready_get({self.name('k', node.key)}, MISSING)")
+            self.emit(indent, f"if {v} is MISSING:")
+            self.call_other(node, v, indent + 1, path)
+        else:
+            self.call_other(node, v, indent, path)
         return v
 
-    def call_other(self, node: Node, indent: int, path: tuple[Hashable, ...]) -> str:
-        v = self.var()
+    def call_other(self, node: Node, v: str, indent: int, path: tuple[Hashable, ...]) -> None:
         build = self.name("b", node.build)
         self.emit(indent, "try:")
         self.emit(indent + 1, f"{v} = {build}(start)")
         self.emit(indent, "except InjectQError as exc:")
         self.emit(indent + 1, f"add_frames(exc, {self.name('p', path)})")
         self.emit(indent + 1, "raise")
-        return v
 
     def construct(
         self, node: Node, v: str, key: str, indent: int, path: tuple[Hashable, ...], cached: bool
@@ -128,37 +155,40 @@ class _Emitter:
             value = self.value_of(dep, indent, inner)
             values.append(value)
             args.append(value if name is None else f"{name}={value}")
-        fn = self.name("f", node.provider)
-        call = f"{fn}({', '.join(args)})"
-        record = None
+        call = f"{self.name('f', node.provider)}({', '.join(args)})"
         if node.teardown == GENERATOR:
             gen = self.var("g")
             self.emit(indent, f"{gen} = {call}")
             self.emit(indent, f"{v} = first({gen}, {key})")
-            record = f"(GEN, {gen}, {key})"
+            self.record(f"(GEN, {gen}, {key})", indent, cached, plain=True)
         else:
             self.emit(indent, f"{v} = {call}")
             if node.teardown == CLASS:
-                record = f"(OBJ, {v}, {key})"
+                plain = not only_async_teardown(node.provider)
+                self.record(f"(OBJ, {v}, {key})", indent, cached, plain=plain)
             elif node.teardown == CHECK:
                 aliases = "".join(f" or {v} is {value}" for value in values)
                 self.emit(
                     indent,
                     f"if {v} is not None and not (False{aliases}) and has_teardown(type({v})):",
                 )
-                self.emit(
-                    indent + 1,
-                    f"{'adopt(frame, local, ' if cached else 'local.append('}(OBJ, {v}, {key}))",
-                )
-        if record is not None:
-            if cached:
-                self.emit(indent, f"adopt(frame, local, {record})")
-            else:
-                self.emit(indent, f"local.append({record})")
+                self.record(f"(OBJ, {v}, {key})", indent + 1, cached, plain=False)
         if cached:
             self.emit(indent, f"inst[{key}] = {v}")
             if node.scope == SINGLETON:
                 self.emit(indent, f"ready[{key}] = {v}")
+
+    def record(self, record: str, indent: int, cached: bool, plain: bool) -> None:
+        """Keep a teardown record: a cached instance's goes to its frame, after what it used."""
+        if not cached:
+            self.emit(indent, f"local.append({record})")
+        elif plain:  # never needs an await: no check against a frame left with ``with``
+            self.emit(indent, "if local:")
+            self.emit(indent + 1, "frame.adopt(local)")
+            self.emit(indent + 1, "local.clear()")
+            self.emit(indent, f"frame.records.append({record})")
+        else:
+            self.emit(indent, f"adopt(frame, local, {record})")
 
 
 class _MissingConst:
@@ -179,6 +209,7 @@ def generate(
     emitter.ns.update(
         ROOT=root,
         ready=ready,
+        ready_get=ready.get,
         InjectQError=InjectQError,
         add_frames=_add_frames,
         has_teardown=has_teardown,
@@ -193,13 +224,14 @@ def generate(
         emitter.emit(1, "local = created")
         emitter.emit(1, "frame = pending = inst = None")
         v = emitter.var()
+        emitter.hoist(node, 1, ())
         emitter.construct(node, v, key, 1, (), cached=False)
         emitter.emit(1, f"return {v}")
         body = emitter.lines
         header = ["def build(start, created=None):"]
         return _compile(header + body, emitter.ns, node)
 
-    emitter.blocks[-1][id(node)] = "v0"
+    emitter.known[id(node)] = "v0"
     find = emitter.name("find", helpers["finder"](scope, node.key))
     if scope == SINGLETON:
         lines = ["    frame = ROOT"]
@@ -224,6 +256,7 @@ def generate(
         "        local = []",
         "        try:",
     ]
+    emitter.hoist(node, 3, ())
     emitter.construct(node, "v0", key, 3, (), cached=True)
     lines += emitter.lines
     lines += [

@@ -111,7 +111,9 @@ class _Emitter:
         self.emit(indent, f"{v} = inst.get({key}, MISSING)")
         self.emit(indent, f"if {v} is MISSING:")
         self.emit(indent + 1, f"if pending and {key} in pending:")
-        self.emit(indent + 2, f"raise await_error({key}, {self.name('p', (*path, node.key))}, BUSY)")
+        self.emit(
+            indent + 2, f"raise await_error({key}, {self.name('p', (*path, node.key))}, BUSY)"
+        )
         self.construct(node, v, key, indent + 1, path, cached=True)
         self.known[id(node)] = v
 

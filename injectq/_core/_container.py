@@ -608,7 +608,9 @@ class InjectQ:
         self, name: str | Scope | None = None, scope_id: Hashable | None = None
     ) -> ScopeHandle:
         """A scope to enter with ``async with`` (or ``with``): the request scope by default."""
-        resolved = SCOPED if name is None else scope_name(name)
+        if name is None:
+            return ScopeHandle(self, SCOPED, scope_id)
+        resolved = scope_name(name)
         if resolved != SCOPED:
             if resolved in RESERVED_SCOPES:
                 raise ScopeError(

@@ -138,6 +138,10 @@ class ScopeHandle(Frame):
         "_token",
     )
 
+    _token: Token[Frame] | None
+    _shared: SharedScope
+    _snapshot: dict[str, Any] | None
+
     def __init__(
         self,
         container: InjectQ,
@@ -145,10 +149,10 @@ class ScopeHandle(Frame):
         scope_id: Hashable | None,
         manager: ScopeManager | None = None,
     ) -> None:
-        # Frame's fields, set here directly: a request scope is opened per request
+        # Frame's fields, set here directly (a request scope is opened per request);
+        # parent, is_async and the token are set on entry, the custom-scope fields
+        # (_shared, _snapshot) by _open
         self.name = name
-        self.parent: Frame | None = None
-        self.is_async = False
         self.scope_id = scope_id
         self.instances = {}
         self.pending = None
@@ -158,9 +162,6 @@ class ScopeHandle(Frame):
         self._manager = manager
         self._state = _NEW
         self._task_group: TaskGroup | None = None
-        self._token: Token[Frame] | None = None
-        self._shared: SharedScope | None = None
-        self._snapshot: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         state = ("not entered", "active", "left")[self._state]
@@ -186,9 +187,10 @@ class ScopeHandle(Frame):
 
     def _leave_frame(self) -> None:
         self._state = _LEFT
-        if self._token is not None:
-            self._container._scope_var.reset(self._token)
-            self._token = None
+        token = self._token
+        self._token = None
+        if token is not None:
+            self._container._scope_var.reset(token)
 
     def _open(self, is_async: bool) -> Steps[None]:
         """Enter a custom scope: the manager's steps (which may await), then the frame."""
@@ -236,9 +238,10 @@ class ScopeHandle(Frame):
     def _close(self, is_async: bool) -> Steps[list[Exception]]:
         """Leave: the frame, then (a request scope) its records or (a custom one) the manager."""
         self._leave_frame()
-        manager, shared = self._manager, self._shared
-        if manager is None or shared is None:
+        manager = self._manager
+        if manager is None:
             return (yield from finalize(self.records, is_async=is_async))
+        shared = self._shared
         errors: list[Exception] = []
         with calling_manager():
             for step in (manager.exit_scope, lambda: manager.cleanup_scope(self.scope_id)):
@@ -260,12 +263,9 @@ class ScopeHandle(Frame):
             fix=f"use `async with container.scope({self.name!r}, ...)`",
         )
 
-    def _has_steps(self) -> bool:
-        """Whether leaving involves more than the frame: a manager, or teardown to run."""
-        return self._manager is not None or bool(self.records)
-
     def __enter__(self) -> ScopeHandle:
-        self._check_new()
+        if self._state != _NEW:
+            self._check_new()
         if self._manager is None:
             self._enter_frame(False)
         else:
@@ -278,14 +278,16 @@ class ScopeHandle(Frame):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if not self._has_steps():
+        # leaving is more than the frame with a manager, or teardown to run
+        if self._manager is None and not self.records:
             self._leave_frame()
             return
         errors = drive_sync(self._close(False), self._refuse)
         conclude(errors, exc, f"the {self.name!r} scope")
 
     async def __aenter__(self) -> ScopeHandle:
-        self._check_new()
+        if self._state != _NEW:
+            self._check_new()
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
         self._task_group = task_group
@@ -320,7 +322,7 @@ class ScopeHandle(Frame):
             block_exc = _unwrap(raised, exc)
         finally:
             self._task_group = None
-        if self._has_steps():
+        if self._manager is not None or self.records:
             errors = await drive_shielded(self._close(True))
             conclude(errors, block_exc, f"the {self.name!r} scope")
         else:

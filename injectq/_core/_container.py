@@ -504,18 +504,13 @@ class InjectQ:
         node = self._plans.get(key) or self._plan(key)
         return node.top(self._scope_var.get())
 
-    async def _aresolve(self, key: Any, frame: Frame, concurrent: bool) -> Any:
-        node = self._plans.get(key) or self._plan(key)
-        atop = node.atop
-        if atop is None:
-            return node.top(frame)
-        if concurrent and node.prereqs:
-            missing = [p for p in node.prereqs if p.peek(frame) is MISSING]  # type: ignore[misc]
-            if len(missing) > 1:
-                async with anyio.create_task_group() as group:
-                    for prereq in missing:
-                        group.start_soon(prereq.abuild, frame)  # type: ignore[arg-type]
-        return await atop(frame)
+    async def _prefetch_concurrently(self, node: Node, frame: Frame) -> None:
+        """Await the independent cached async factories of ``node``'s graph side by side."""
+        missing = [p for p in node.prereqs or () if p.peek(frame) is MISSING]  # type: ignore[misc]
+        if len(missing) > 1:
+            async with anyio.create_task_group() as group:
+                for prereq in missing:
+                    group.start_soon(prereq.abuild, frame)  # type: ignore[arg-type]
 
     @overload
     def get(self, key: type[T]) -> T: ...
@@ -536,7 +531,13 @@ class InjectQ:
         do not depend on each other are awaited at the same time, in a task group
         that is left before this returns.
         """
-        return await self._aresolve(key, self._scope_var.get(), concurrent)
+        frame = self._scope_var.get()
+        node = self._plans.get(key) or self._plan(key)
+        if node.atop is None:
+            return node.top(frame)
+        if concurrent:
+            await self._prefetch_concurrently(node, frame)
+        return await node.atop(frame)
 
     @overload
     def try_get(self, key: type[T], default: None = None) -> T | None: ...

@@ -222,22 +222,29 @@ def _sync_finish(
     return finish
 
 
-async def _async_finish(kind: CallKind, key: Hashable, result: Any, created: list[Record]) -> Any:
-    if kind is CallKind.AGEN:
+def _no_yield(key: Hashable) -> InjectionError:
+    return InjectionError(
+        f"the async generator factory of {describe_key(key)} returned without yielding",
+        key=key,
+        fix="yield the value once; put teardown after the yield",
+    )
+
+
+def _sync_args_call(fn: Callable[..., Any], key: Hashable, node: Node) -> Build:
+    """Call ``fn`` with arguments that all build synchronously (an async factory's usual case)."""
+    pos = [dep.build for name, dep in node.args if name is None]
+    kw = {name: dep.build for name, dep in node.args if name is not None}
+
+    def call(start: Frame, created: list[Record] | None) -> Any:
         try:
-            value = await result.__anext__()
-        except StopAsyncIteration:
-            raise InjectionError(
-                f"the async generator factory of {describe_key(key)} returned without yielding",
-                key=key,
-                fix="yield the value once; put teardown after the yield",
-            ) from None
-        created.append((AGEN, result, key))
-        return value
-    value, alias = await result
-    if not alias and value is not None and has_teardown(type(value)):  # pyright: ignore[reportUnknownArgumentType]
-        created.append((OBJ, value, key))
-    return value
+            args = [build(start, created) for build in pos]
+            kwargs = {name: build(start, created) for name, build in kw.items()}
+        except InjectQError as exc:
+            exc.add_frame(key)
+            raise
+        return fn(*args, **kwargs)
+
+    return call
 
 
 def _with_aliasing(fn: Callable[..., Any], is_async: bool) -> Callable[..., Any]:
@@ -533,14 +540,27 @@ def _general_async(
     assert provider is not None
     if node.teardown == CHECK:
         provider = _with_aliasing(provider, kind is CallKind.ASYNC)
-    acall = _async_call(provider, key, node)
-    is_awaited = node.own_async
+    if any(dep.is_async for dep in node.deps):
+        acall: ABuild | None = _async_call(provider, key, node)
+        call = None
+    else:
+        acall, call = None, _sync_args_call(provider, key, node)
     sync_finish = _sync_finish(kind, key, class_teardown)
 
-    async def aproduce(start: Frame, created: list[Record] | None) -> Any:
-        result = await acall(start, created)
-        if is_awaited:
-            return await _async_finish(kind, key, result, created)  # type: ignore[arg-type]
-        return sync_finish(result, created)  # type: ignore[arg-type]
+    async def aproduce(start: Frame, created: list[Record]) -> Any:
+        result = call(start, created) if acall is None else await acall(start, created)  # type: ignore[misc]
+        if kind is CallKind.AGEN:
+            try:
+                value = await result.__anext__()
+            except StopAsyncIteration:
+                raise _no_yield(key) from None
+            created.append((AGEN, result, key))
+            return value
+        if kind is CallKind.ASYNC:
+            value, alias = await result
+            if not alias and value is not None and has_teardown(type(value)):  # pyright: ignore[reportUnknownArgumentType]
+                created.append((OBJ, value, key))
+            return value
+        return sync_finish(result, created)
 
     return aproduce if node.scope == TRANSIENT else _cache_async(node, aproduce, find, ready)

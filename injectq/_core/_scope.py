@@ -322,7 +322,11 @@ class ScopeHandle(Frame):
             block_exc = _unwrap(raised, exc)
         finally:
             self._task_group = None
-        if self._manager is not None or self.records:
+        if self._manager is None and self.records:
+            self._leave_frame()
+            errors = await drive_shielded(finalize(self.records, is_async=True))
+            conclude(errors, block_exc, f"the {self.name!r} scope")
+        elif self._manager is not None:
             errors = await drive_shielded(self._close(True))
             conclude(errors, block_exc, f"the {self.name!r} scope")
         else:
@@ -363,7 +367,13 @@ class ScopeHandle(Frame):
         """Resolve ``key`` in this scope, awaiting async factories (see ``InjectQ.aget``)."""
         if self._state != _ACTIVE:
             raise self._inactive(f"aget({describe_key(key)})")
-        return await self._container._aresolve(key, self, concurrent)
+        container = self._container
+        node = container._plans.get(key) or container._plan(key)
+        if node.atop is None:
+            return node.top(self)
+        if concurrent:
+            await container._prefetch_concurrently(node, self)
+        return await node.atop(self)
 
     def _group(self, action: str) -> TaskGroup:
         self._check_active(action)

@@ -31,7 +31,7 @@ from ._finalize import (
 )
 from ._keys import RESERVED_SCOPES, SCOPED, SINGLETON, TRANSIENT, Scope, normalize_key, scope_name
 from ._managers import ScopeManager
-from ._plan import MISSING, Node, compile_binding, constant, scope_id_node
+from ._plan import Node, compile_binding, constant, missing_prereqs, scope_id_node
 from ._scope import Frame, ScopeHandle, SharedScope
 from ._spec import CallKind, Param, call_kind, read_params
 
@@ -504,13 +504,15 @@ class InjectQ:
         node = self._plans.get(key) or self._plan(key)
         return node.top(self._scope_var.get())
 
-    async def _prefetch_concurrently(self, node: Node, frame: Frame) -> None:
-        """Await the independent cached async factories of ``node``'s graph side by side."""
-        missing = [p for p in node.prereqs or () if p.peek(frame) is MISSING]  # type: ignore[misc]
-        if len(missing) > 1:
+    @staticmethod
+    async def _prefetch(missing: list[Node], frame: Frame, concurrent: bool) -> None:
+        """Await the cached async factories ``missing``, side by side when ``concurrent``."""
+        if concurrent and len(missing) > 1:
             async with anyio.create_task_group() as group:
                 for prereq in missing:
                     group.start_soon(prereq.abuild, frame)  # type: ignore[arg-type]
+        for prereq in missing:  # each is built (or being built) once; a second ask waits
+            await prereq.abuild(frame)  # type: ignore[misc]
 
     @overload
     def get(self, key: type[T]) -> T: ...
@@ -533,11 +535,11 @@ class InjectQ:
         """
         frame = self._scope_var.get()
         node = self._plans.get(key) or self._plan(key)
-        if node.atop is None:
-            return node.top(frame)
-        if concurrent:
-            await self._prefetch_concurrently(node, frame)
-        return await node.atop(frame)
+        if node.prereqs is None:  # a transient async factory in the graph
+            return await node.atop(frame)  # type: ignore[misc]
+        if missing := missing_prereqs(node, frame):
+            await self._prefetch(missing, frame, concurrent)
+        return node.top(frame)
 
     @overload
     def try_get(self, key: type[T], default: None = None) -> T | None: ...

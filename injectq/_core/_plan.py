@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from ._container import Binding
     from ._scope import Frame
 
-__all__ = ["MISSING", "Node", "compile_binding", "constant", "scope_id_node"]
+__all__ = ["MISSING", "Node", "compile_binding", "constant", "missing_prereqs", "scope_id_node"]
 
 MISSING: Any = object()
 Build = Callable[..., Any]  # (start: Frame, created: list[Record] | None = None) -> value
@@ -62,6 +62,10 @@ class Pending:
 
     def __init__(self) -> None:
         self.event: anyio.Event | None = None
+
+
+_NO_PENDING: dict[Hashable, Pending] = {}
+_NO_MARKER = Pending()
 
 
 class Node:
@@ -364,60 +368,18 @@ def _needs_await(node: Node, find: Callable[[Frame], Frame]) -> Build:
     return build
 
 
-def _cache_async(
-    node: Node, produce: ABuild, find: Callable[[Frame], Frame], ready: dict[Hashable, Any]
-) -> ABuild:
-    """Build once per frame however many tasks ask; later asks wait for the first."""
-    key = node.key
-    singleton = node.scope == SINGLETON
-
-    async def abuild(start: Frame, created: list[Record] | None = None) -> Any:
-        frame = find(start)
-        instances = frame.instances
-        value = instances.get(key, MISSING)
-        if value is not MISSING:
-            return value
-        pending = frame.pending
-        if pending is None:
-            pending = frame.pending = {}
-        while (waiting := pending.get(key)) is not None:
-            if waiting.event is None:
-                waiting.event = anyio.Event()
-            await waiting.event.wait()
-            value = instances.get(key, MISSING)
-            if value is not MISSING:
-                return value
-        marker = pending[key] = Pending()
-        try:
-            local: list[Record] = []
-            try:
-                value = await produce(start, local)
-                if local:
-                    frame.adopt(local)
-            except BaseException as exc:
-                await _failed_async(local, exc, key)
-                raise
-            instances[key] = value
-            if singleton:
-                ready[key] = value
-            return value
-        finally:
-            del pending[key]
-            if marker.event is not None:
-                marker.event.set()
-
-    return abuild
+def missing_prereqs(node: Node, start: Frame) -> list[Node]:
+    """The cached async factories of ``node``'s graph not built yet, seen from ``start``."""
+    return [p for p in node.prereqs or () if p.peek(start) is MISSING]  # type: ignore[misc]
 
 
-def _prefetching(node: Node, prereqs: list[Node]) -> ABuild:
+def _prefetching(node: Node) -> ABuild:
     """Await the cached async factories of the graph, then build the rest synchronously."""
     build = node.build
-    peeks = [(p.peek, p.abuild) for p in prereqs]
 
     async def abuild(start: Frame, created: list[Record] | None = None) -> Any:
-        for peek, prefetch in peeks:
-            if peek(start) is MISSING:  # type: ignore[misc]
-                await prefetch(start)  # type: ignore[misc]
+        for prereq in missing_prereqs(node, start):
+            await prereq.abuild(start)  # type: ignore[misc]
         return build(start, created)
 
     return abuild
@@ -521,7 +483,7 @@ def compile_binding(
         node.build = generate(node, root, ready, helpers)
     if node.is_async:
         if not node.own_async and node.prereqs is not None:
-            node.abuild = _prefetching(node, node.prereqs)
+            node.abuild = _prefetching(node)
         else:
             node.abuild = _general_async(node, binding, class_teardown, find, ready)
     _tops(node)
@@ -534,7 +496,11 @@ def _general_async(
     find: Callable[[Frame], Frame],
     ready: dict[Hashable, Any],
 ) -> ABuild:
-    """The async builder of an async factory, or of a graph holding a transient one."""
+    """The async builder of an async factory, or of a graph holding a transient one.
+
+    A cached one is built once per frame however many tasks ask: the first marks
+    the key pending, the others wait for it (and retry if it failed).
+    """
     kind, key = binding.kind, node.key
     provider = binding.provider
     assert provider is not None
@@ -546,21 +512,61 @@ def _general_async(
     else:
         acall, call = None, _sync_args_call(provider, key, node)
     sync_finish = _sync_finish(kind, key, class_teardown)
+    cached = node.scope != TRANSIENT
+    singleton = node.scope == SINGLETON
 
-    async def aproduce(start: Frame, created: list[Record]) -> Any:
-        result = call(start, created) if acall is None else await acall(start, created)  # type: ignore[misc]
-        if kind is CallKind.AGEN:
+    async def abuild(start: Frame, created: list[Record] | None = None) -> Any:
+        if cached:
+            frame = find(start)
+            instances = frame.instances
+            value = instances.get(key, MISSING)
+            if value is not MISSING:
+                return value
+            pending = frame.pending
+            if pending is None:
+                pending = frame.pending = {}
+            while (waiting := pending.get(key)) is not None:
+                if waiting.event is None:
+                    waiting.event = anyio.Event()
+                await waiting.event.wait()
+                value = instances.get(key, MISSING)
+                if value is not MISSING:
+                    return value
+            marker = pending[key] = Pending()
+            local: list[Record] = []
+        else:  # transient: nothing to cache or to mark pending
+            frame, instances, pending, marker = start, start.instances, _NO_PENDING, _NO_MARKER
+            local = created  # type: ignore[assignment]
+        try:
             try:
-                value = await result.__anext__()
-            except StopAsyncIteration:
-                raise _no_yield(key) from None
-            created.append((AGEN, result, key))
+                result = call(start, local) if acall is None else await acall(start, local)  # type: ignore[misc]
+                if kind is CallKind.AGEN:
+                    try:
+                        value = await result.__anext__()
+                    except StopAsyncIteration:
+                        raise _no_yield(key) from None
+                    local.append((AGEN, result, key))
+                elif kind is CallKind.ASYNC:
+                    value, alias = await result
+                    if not alias and value is not None and has_teardown(type(value)):  # pyright: ignore[reportUnknownArgumentType]
+                        local.append((OBJ, value, key))
+                else:
+                    value = sync_finish(result, local)
+                if cached and local:
+                    frame.adopt(local)
+            except BaseException as exc:
+                if cached:
+                    await _failed_async(local, exc, key)
+                raise
+            if cached:
+                instances[key] = value
+                if singleton:
+                    ready[key] = value
             return value
-        if kind is CallKind.ASYNC:
-            value, alias = await result
-            if not alias and value is not None and has_teardown(type(value)):  # pyright: ignore[reportUnknownArgumentType]
-                created.append((OBJ, value, key))
-            return value
-        return sync_finish(result, created)
+        finally:
+            if cached:
+                del pending[key]
+                if marker.event is not None:
+                    marker.event.set()
 
-    return aproduce if node.scope == TRANSIENT else _cache_async(node, aproduce, find, ready)
+    return abuild

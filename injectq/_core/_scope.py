@@ -32,6 +32,7 @@ from ._finalize import (
     record_needs_await,
 )
 from ._managers import ScopeManager, calling_manager
+from ._plan import missing_prereqs
 
 if TYPE_CHECKING:
     from ._plan import Pending
@@ -369,11 +370,11 @@ class ScopeHandle(Frame):
             raise self._inactive(f"aget({describe_key(key)})")
         container = self._container
         node = container._plans.get(key) or container._plan(key)
-        if node.atop is None:
-            return node.top(self)
-        if concurrent:
-            await container._prefetch_concurrently(node, self)
-        return await node.atop(self)
+        if node.prereqs is None:  # a transient async factory in the graph
+            return await node.atop(self)  # type: ignore[misc]
+        if missing := missing_prereqs(node, self):
+            await container._prefetch(missing, self, concurrent)
+        return node.top(self)
 
     def _group(self, action: str) -> TaskGroup:
         self._check_active(action)

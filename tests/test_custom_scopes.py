@@ -582,3 +582,116 @@ def test_a_parameter_named_like_an_unregistered_scope_id_is_not_injected_by_name
     container.bind(Report, scope=Scope.TRANSIENT)
     with container.scope("tenant", "acme"):
         assert container.get(Report).region_id == "unset"
+
+
+# -- regressions found while writing the custom-scope docs ------------------------------
+
+
+class _Slot:
+    def __init__(self) -> None:
+        self.storage: dict[object, object] = {}
+
+
+class _SlotManager(ScopeManager):
+    """Keeps each scope's storage inside a record object, one level below a dict."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._slots: dict[str, _Slot] = {}
+
+    def enter_scope(self, scope_id: str = "") -> None:
+        self._slots.setdefault(scope_id, _Slot())
+        self._current_scope = scope_id
+
+    def get_current_scope(self) -> dict[object, object]:
+        return self._slots[self._current_scope].storage
+
+    def drop(self, scope_id: str) -> None:
+        del self._slots[scope_id]
+
+
+class _Counted:
+    def __init__(self) -> None:
+        self.closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_a_storage_kept_deeper_in_the_manager_is_not_finalized_while_it_is_held() -> None:
+    """A storage the manager keeps inside a record object stays alive until the manager drops it."""
+    manager = _SlotManager()
+    container = InjectQ()
+    container.register_scope_manager("slot", manager)
+    container.bind(_Counted, scope="slot")
+    with container.scope("slot", "a") as scope:
+        first = scope.get(_Counted)
+    assert first.closed == 0
+    with container.scope("slot", "a") as scope:
+        assert scope.get(_Counted) is first
+    manager.drop("a")
+    with container.scope("slot", "b"):
+        pass
+    assert first.closed == 1
+
+
+class _Preferences:
+    pass
+
+
+class _Billing:
+    def __init__(self, preferences: _Preferences) -> None:
+        self.preferences = preferences
+
+
+def test_the_parent_hint_of_a_lifetime_error_names_the_inner_scope() -> None:
+    """A tenant service needing a session service is told to register tenant with parent='session'."""
+    container = InjectQ()
+    container.register_scope_manager("session", SessionScopeManager())
+    container.register_scope_manager("tenant", TenantScopeManager())
+    container.bind(_Preferences, scope="session")
+    container.bind(_Billing, scope="tenant")
+    with pytest.raises(ScopeError) as info:
+        container.validate()
+    assert "register_scope_manager('tenant', ..., parent='session')" in str(info.value)
+
+
+class _AsyncOnly:
+    def __init__(self) -> None:
+        self.closed = False
+
+    async def aclose(self) -> None:
+        await anyio.lowlevel.checkpoint()
+        self.closed = True
+
+
+@pytest.mark.anyio
+async def test_a_sync_exit_leaves_ended_async_teardown_to_the_next_async_one() -> None:
+    """An expired session holding an aclose()-only service does not fail a later plain `with`."""
+    now = [0.0]
+    manager = SessionScopeManager(timeout=10, clock=lambda: now[0])
+    container = InjectQ()
+    container.register_scope_manager("session", manager)
+    container.bind(_AsyncOnly, scope="session")
+    async with container.scope("session", "old") as scope:
+        conn = scope.get(_AsyncOnly)
+    now[0] = 20.0
+    with container.scope("session", "new"):
+        pass  # notices the expiry, but cannot await the teardown
+    assert not conn.closed
+    await container.afinalize_ended()
+    assert conn.closed
+
+
+def test_a_closed_container_leaves_the_ready_manager_with_no_scope_alive() -> None:
+    """After the container closes, the manager's metrics count its scopes as cleaned up."""
+    manager = SessionScopeManager(timeout=60)
+    container = InjectQ()
+    container.register_scope_manager("session", manager)
+    container.bind(_Counted, scope="session")
+    for session in ("a", "b"):
+        with container.scope("session", session) as scope:
+            scope.get(_Counted)
+    container.close()
+    assert manager.metrics.alive == 0
+    assert manager.metrics.cleaned_up == 2

@@ -477,9 +477,11 @@ class InjectQ:
                     fix=f"give {describe_key(node.key)} a shorter lifetime, or"
                     f" {describe_key(needed_key)} a longer one"
                     + (
-                        f", or declare that {needed!r} nests inside {node.scope!r}:"
-                        f" register_scope_manager({needed!r}, ..., parent={node.scope!r})"
-                        if needed in self._custom and node.scope in self._custom
+                        f", or declare that {node.scope!r} nests inside {needed!r}:"
+                        f" register_scope_manager({node.scope!r}, ..., parent={needed!r})"
+                        if needed in self._custom
+                        and node.scope in self._custom
+                        and not self._outlives(node.scope, needed)
                         else ""
                     ),
                 )
@@ -693,10 +695,11 @@ class InjectQ:
         manager = scopes.manager
         ended = manager._take_ended()
         if ended is None:  # a hand-written manager: see what it still holds
+            held = manager._held()
             ended = [
                 (scope_id, state.storage)
                 for scope_id, state in list(scopes.states.items())
-                if not state.active and not manager._holds(state.storage)
+                if not state.active and id(state.storage) not in held
             ]
         for scope_id, storage in ended:
             state = scopes.states.get(scope_id)
@@ -704,10 +707,11 @@ class InjectQ:
             if state is not None and state.storage is storage:
                 del scopes.states[scope_id]
                 scopes.ending.append(state)
-        ready = [state for state in scopes.ending if not state.active]
+        # a sync exit leaves what needs an await to the next async exit or aclose()
+        ready = [s for s in scopes.ending if not s.active and (is_async or not _needs_await(s))]
         if not ready:
             return []
-        scopes.ending = [state for state in scopes.ending if state.active]
+        scopes.ending = [state for state in scopes.ending if state not in ready]
         errors: list[Exception] = []
         for state in ready:
             errors += yield from finalize(state.records, is_async=is_async)
@@ -744,6 +748,7 @@ class InjectQ:
         errors: list[Exception] = []
         for scopes in self._custom.values():
             doomed = [*scopes.states.values(), *scopes.ending]
+            scopes.manager._container_closed(list(scopes.states))
             scopes.states.clear()
             scopes.ending = []
             for state in doomed:
@@ -793,6 +798,10 @@ class InjectQ:
         self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self._close_async(exc)
+
+
+def _needs_await(state: SharedScope) -> bool:
+    return any(record_needs_await(record) for record in state.records)
 
 
 def _never() -> BaseException:  # pragma: no cover - close() checks for async teardown first

@@ -16,7 +16,9 @@ and serve as the default every context starts from.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Hashable, Mapping, MutableMapping
+import collections
+import typing
+from collections.abc import Generator, Hashable, Iterable, Mapping, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -29,6 +31,17 @@ _LOCALS = (
 )
 _PLAIN = "_ScopeManager__plain"  # defaults of attributes that became context-local
 _MISSING: Any = object()
+_REACH = 4  # how deep _held looks into a manager's attributes
+
+
+def _children(value: object) -> Iterable[object]:
+    if isinstance(value, Mapping):
+        return typing.cast("Mapping[object, object]", value).values()
+    if isinstance(value, (list, tuple, set, frozenset, collections.deque)):
+        return typing.cast("Iterable[object]", value)
+    if hasattr(value, "__dict__") and not callable(value):
+        return typing.cast("dict[str, object]", vars(value)).values()
+    return ()
 
 
 class _NoId:
@@ -172,13 +185,29 @@ class ScopeManager:
     #: True for managers that report every end through ``end_scope`` (the ready ones)
     _tracks_ends = False
 
-    def _holds(self, storage: Mapping[Hashable, Any]) -> bool:
-        """Whether the manager can still hand out ``storage`` (a look through its attributes)."""
-        for value in vars(self).values():
-            if value is storage:
-                return True
+    def _held(self) -> set[int]:
+        """The ids of every mapping the manager can still reach, so can still hand out.
+
+        A look through its attributes, and what they hold (mappings, sequences, sets,
+        plain objects) a few levels deep: a hand-written manager may keep a scope's
+        storage in a dict of records, a list, a dataclass...
+        """
+        held: set[int] = set()
+        seen: set[int] = set()
+        todo: list[tuple[object, int]] = [(value, 0) for value in vars(self).values()]
+        while todo:
+            value, depth = todo.pop()
+            ident = id(value)
+            if ident in seen or isinstance(value, (str, bytes, int, float, type)):
+                continue
+            seen.add(ident)
+            if depth > _REACH:
+                continue
+            todo.extend((child, depth + 1) for child in _children(value))
             if isinstance(value, Mapping):
-                items: Mapping[Any, Any] = value  # pyright: ignore[reportUnknownVariableType]
-                if any(item is storage for item in items.values()):
-                    return True
-        return False
+                held.add(ident)
+        return held
+
+    def _container_closed(self, scope_ids: list[Hashable]) -> None:
+        """The container finalized these scopes when it closed (ready managers forget them)."""
+        return

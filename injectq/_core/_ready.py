@@ -110,6 +110,15 @@ class _ReadyManager(ScopeManager):
 
     cleanup = end_scope
 
+    def _container_closed(self, scope_ids: list[Hashable]) -> None:
+        with self._lock:
+            for scope_id in scope_ids:
+                if scope_id in self._scopes:
+                    self._entered.pop(scope_id, None)
+                    self._doomed.discard(scope_id)
+                    self._finish(scope_id)
+            self._ended().clear()  # already finalized by the container
+
     def clear(self) -> None:
         """End every scope (entered ones when they are left)."""
         with self._lock:

@@ -6,10 +6,12 @@ so its worker sees the caller's scope.  Threads are joined with timeouts and
 every wait is bounded.
 """
 
+import gc
 import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from types import CodeType
 from typing import Any
@@ -271,3 +273,29 @@ async def test_to_thread_workers_of_one_scope_get_one_instance() -> None:
         assert len(results) == 8
         assert all(session is results[0] for session in results)
         assert results[0].closed == 1
+
+
+def test_handles_of_scopes_on_threads_one_after_another_have_distinct_ids() -> None:
+    """``id(scope)`` of short scopes on successive threads stays distinct, as a log key would need."""
+    container = InjectQ()
+    seen: list[int] = []
+
+    def one_request(_: int) -> None:
+        with container.scope() as scope:
+            seen.append(id(scope))
+
+    for index in range(10):  # one thread at a time: each scope is over before the next starts
+        _join(_run_threads(1, lambda _, index=index: one_request(index)))
+    assert len(set(seen)) == 10
+
+
+def test_a_left_request_scope_holds_on_to_none_of_its_instances() -> None:
+    """Leaving a request scope drops its instances, even though the handle is kept a while."""
+    container = InjectQ()
+    container.bind(Pool, scope=Scope.SCOPED)
+    with container.scope() as scope:
+        pool = scope.get(Pool)
+    ref = weakref.ref(pool)
+    del pool
+    gc.collect()
+    assert ref() is None

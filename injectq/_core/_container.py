@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import collections
 import inspect
 import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator, MutableMapping
@@ -161,6 +162,7 @@ class InjectQ:
         self._root = Frame(SINGLETON, None, is_async=True)
         self._root.pending = {}
         self._scoped_lock = threading.RLock()  # builds in request scopes (threads may share one)
+        self._recently_left: collections.deque[ScopeHandle] = collections.deque(maxlen=64)
         # Already-built singletons and bound instances, by key.  While no override is
         # active, ``get`` is this dict's C-level ``__getitem__``; a miss falls through
         # ``__missing__`` to the full resolution.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+import types
 import typing
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -105,6 +106,9 @@ def _unwrap(raised: BaseException, exc: BaseException | None) -> BaseException:
     return typing.cast("BaseException", raised)  # type: ignore[redundant-cast,unused-ignore]
 
 
+_GONE: MutableMapping[Hashable, Any] = types.MappingProxyType({})  # type: ignore[assignment]
+
+
 def _name_of(func: object) -> str:
     return getattr(func, "__qualname__", None) or repr(func)
 
@@ -192,6 +196,12 @@ class ScopeHandle(Frame):
         self._token = None
         if token is not None:
             self._container._scope_var.reset(token)
+        if self._manager is None:
+            # A left request scope gives up its instances, and the container keeps the
+            # handle among the last few left: ``id(scope)`` of short scopes that follow
+            # each other (say, one per thread) stays distinct, as a log key would need.
+            self.instances = _GONE
+            self._container._recently_left.append(self)
 
     def _open(self, is_async: bool) -> Steps[None]:
         """Enter a custom scope: the manager's steps (which may await), then the frame."""

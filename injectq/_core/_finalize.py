@@ -26,6 +26,7 @@ __all__ = [
     "drive_shielded",
     "drive_sync",
     "finalize",
+    "finalize_async",
     "has_teardown",
     "only_async_teardown",
 ]
@@ -42,8 +43,21 @@ _METHODS = ("aclose", "close", "cleanup")
 
 
 def has_teardown(cls: type) -> bool:
-    """Whether instances of ``cls`` have a method the container calls on exit."""
-    return any(callable(getattr(cls, name, None)) for name in _METHODS)
+    """Whether instances of ``cls`` have a method the container calls on exit.
+
+    Asked for every value a factory returns, so the answer is kept per class.
+    """
+    try:
+        return _TEARDOWN[cls]
+    except KeyError:
+        if len(_TEARDOWN) > _TEARDOWN_LIMIT:  # classes made on the fly: do not grow forever
+            _TEARDOWN.clear()
+        found = _TEARDOWN[cls] = any(callable(getattr(cls, name, None)) for name in _METHODS)
+        return found
+
+
+_TEARDOWN: dict[type, bool] = {}
+_TEARDOWN_LIMIT = 4096
 
 
 def only_async_teardown(obj: object) -> bool:
@@ -142,6 +156,40 @@ async def drive_shielded(steps: Steps[T]) -> T:
     with anyio.CancelScope(shield=True):
         return await drive_async(steps)
     raise AssertionError("unreachable: a shielded scope does not swallow exceptions")
+
+
+def _awaited_in_async_exit(record: Record) -> bool:
+    kind, obj, _ = record
+    if kind == GEN:
+        return False
+    if kind == AGEN:
+        return True
+    cls: type = type(obj)  # pyright: ignore[reportUnknownVariableType]
+    try:
+        return _AWAITED[cls]
+    except KeyError:
+        if len(_AWAITED) > _TEARDOWN_LIMIT:
+            _AWAITED.clear()
+        found = _AWAITED[cls] = callable(getattr(cls, "aclose", None)) or only_async_teardown(obj)
+        return found
+
+
+_AWAITED: dict[type, bool] = {}
+
+
+async def finalize_async(records: list[Record]) -> list[Exception]:
+    """Finalize for an async exit: in a shielded scope when some teardown must be awaited.
+
+    Teardown that never awaits cannot be interrupted by a cancellation, so it runs
+    without entering a cancel scope (which is not cheap, on trio above all).
+    """
+    if any(_awaited_in_async_exit(record) for record in records):
+        return await drive_shielded(finalize(records, is_async=True))
+    return drive_sync(finalize(records, is_async=True), _not_awaited)
+
+
+def _not_awaited() -> BaseException:  # pragma: no cover - finalize_async checked first
+    return AssertionError("a teardown needed an await after all")
 
 
 def conclude(errors: list[Exception], block_exc: BaseException | None, what: str) -> None:

@@ -35,9 +35,9 @@ from ._finalize import (
     OBJ,
     Record,
     conclude,
-    drive_shielded,
     drive_sync,
     finalize,
+    finalize_async,
     has_teardown,
     record_needs_await,
 )
@@ -238,6 +238,12 @@ def _sync_args_call(fn: Callable[..., Any], key: Hashable, node: Node) -> Build:
     """Call ``fn`` with arguments that all build synchronously (an async factory's usual case)."""
     pos = [dep.build for name, dep in node.args if name is None]
     kw = {name: dep.build for name, dep in node.args if name is not None}
+    if not pos and not kw:
+
+        def call_bare(start: Frame, created: list[Record] | None) -> Any:
+            return fn()
+
+        return call_bare
 
     def call(start: Frame, created: list[Record] | None) -> Any:
         try:
@@ -258,7 +264,10 @@ def _with_aliasing(fn: Callable[..., Any], is_async: bool) -> Callable[..., Any]
     """
 
     def aliased(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-        return any(value is arg for arg in args) or any(value is arg for arg in kwargs.values())
+        for arg in args:
+            if arg is value:
+                return True
+        return bool(kwargs) and any(value is arg for arg in kwargs.values())
 
     if is_async:
 
@@ -337,7 +346,7 @@ def _failed_sync(local: list[Record], exc: BaseException, key: Hashable) -> None
 
 
 async def _failed_async(local: list[Record], exc: BaseException, key: Hashable) -> None:
-    errors = await drive_shielded(finalize(local, is_async=True))
+    errors = await finalize_async(local)
     conclude(errors, exc, f"a failed build of {describe_key(key)}")
 
 

@@ -30,6 +30,7 @@ from ._finalize import (
     drive_shielded,
     drive_sync,
     finalize,
+    finalize_async,
     record_needs_await,
 )
 from ._managers import ScopeManager, calling_manager
@@ -335,7 +336,7 @@ class ScopeHandle(Frame):
             self._task_group = None
         if self._manager is None and self.records:
             self._leave_frame()
-            errors = await drive_shielded(finalize(self.records, is_async=True))
+            errors = await finalize_async(self.records)
             conclude(errors, block_exc, f"the {self.name!r} scope")
         elif self._manager is not None:
             errors = await drive_shielded(self._close(True))

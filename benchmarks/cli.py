@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .baselines import Plain, SameShape
+from .concurrent import measure_concurrent, render_concurrent
 from .contender import Contender
 from .harness import OPERATIONS, Operation, build_cells, check, measure
 from .peers import PEERS
@@ -44,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME",
         help="restrict to a contender (injectq, dishka, wireup, that-depends, svcs) or an"
-        " operation (singleton, sync_request, async_request, asgi, asyncio, trio); repeatable;"
+        " operation (singleton, sync_request, async_request, asgi, asyncio, trio, concurrent);"
+        " repeatable;"
         " the baselines always run",
     )
     parser.add_argument("--rounds", type=int, help=f"rounds (default {FULL_ROUNDS})")
@@ -65,7 +67,7 @@ def _select(
 ) -> tuple[list[Contender], list[Operation]]:
     contender_types: list[type[Contender]] = [Plain, SameShape, InjectQContender, *PEERS]
     names = {cls.name for cls in contender_types if cls.role != "baseline"}
-    op_names = {op.id for op in OPERATIONS} | {"asyncio", "trio"}
+    op_names = {op.id for op in OPERATIONS} | {"asyncio", "trio", "concurrent"}
     unknown = [name for name in only if name not in names | op_names]
     if unknown:
         parser.error(
@@ -105,6 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     measure(cells, rounds, target_ms)
     print(render_table(cells))
     print(render_targets(targets(cells)))
+    concurrent = None
+    if not args.only or "concurrent" in args.only:
+        concurrent = measure_concurrent()
+        print(render_concurrent(concurrent))
     for contender in dict.fromkeys(c.contender for c in cells):
         for note in contender.notes:
             print(f"note, {contender.name}: {note}")
@@ -112,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     full = not (args.quick or args.only or args.rounds or args.target_ms)
     output = args.output or RESULTS / ("latest.json" if full else "partial.json")
     data = to_json(cells, contenders, rounds=rounds, target_ms=target_ms, argv=argv)
+    if concurrent is not None:
+        data["concurrent_resolution"] = concurrent
     write_json(data, output)
     print(f"\nwrote {output}")
     return 0

@@ -15,6 +15,7 @@ import anyio
 
 from ._codegen import MISSING_CONST
 from ._errors import (
+    BaseExceptionGroup,
     BindingError,
     CircularDependencyError,
     DependencyNotFoundError,
@@ -512,9 +513,15 @@ class InjectQ:
     async def _prefetch(missing: list[Node], frame: Frame, concurrent: bool) -> None:
         """Await the cached async factories ``missing``, side by side when ``concurrent``."""
         if concurrent and len(missing) > 1:
-            async with anyio.create_task_group() as group:
-                for prereq in missing:
-                    group.start_soon(prereq.abuild, frame)  # type: ignore[arg-type]
+            try:
+                async with anyio.create_task_group() as group:
+                    for prereq in missing:
+                        group.start_soon(prereq.abuild, frame)  # type: ignore[arg-type]
+            except BaseExceptionGroup as group_error:
+                # one factory failed (the others were cancelled): raise its error as itself
+                if len(group_error.exceptions) == 1:
+                    raise group_error.exceptions[0] from None
+                raise
         for prereq in missing:  # each is built (or being built) once; a second ask waits
             await prereq.abuild(frame)  # type: ignore[misc]
 

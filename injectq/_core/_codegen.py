@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from ._plan import Build, Node
     from ._scope import Frame
 
-__all__ = ["generate"]
+__all__ = ["generate", "generate_call"]
 
 # teardown modes of a provider node
 NONE, CLASS, CHECK, GENERATOR = "none", "class", "check", "generator"
@@ -147,9 +147,10 @@ class _Emitter:
         self.emit(indent + 1, f"add_frames(exc, {self.name('p', path)})")
         self.emit(indent + 1, "raise")
 
-    def construct(
-        self, node: Node, v: str, key: str, indent: int, path: tuple[Hashable, ...], cached: bool
-    ) -> None:
+    def arguments(
+        self, node: Node, indent: int, path: tuple[Hashable, ...]
+    ) -> tuple[str, list[str]]:
+        """Emit what computes ``node``'s arguments: the argument list, and its values."""
         inner = (*path, node.key)
         args: list[str] = []
         values: list[str] = []
@@ -157,7 +158,13 @@ class _Emitter:
             value = self.value_of(dep, indent, inner)
             values.append(value)
             args.append(value if name is None else f"{name}={value}")
-        call = f"{self.name('f', node.provider)}({', '.join(args)})"
+        return ", ".join(args), values
+
+    def construct(
+        self, node: Node, v: str, key: str, indent: int, path: tuple[Hashable, ...], cached: bool
+    ) -> None:
+        args, values = self.arguments(node, indent, path)
+        call = f"{self.name('f', node.provider)}({args})"
         if node.teardown == GENERATOR:
             gen = self.var("g")
             self.emit(indent, f"{gen} = {call}")
@@ -200,14 +207,30 @@ class _MissingConst:
 MISSING_CONST: Any = _MissingConst()
 
 
-def generate(
+def generate_call(
     node: Node,
+    fn: Callable[..., Any],
     root: Frame,
     ready: dict[Hashable, Any],
     helpers: dict[str, Any],
 ) -> Build:
-    """The sync builder of a provider node whose own provider is sync."""
+    """``fn`` called with ``node``'s arguments, all of which build synchronously.
+
+    Used for an async factory: what this returns (a coroutine or an async
+    generator) is awaited by the node's async builder.
+    """
     emitter = _Emitter(node, helpers)
+    _namespace(emitter, root, ready)
+    emitter.frame_name = TRANSIENT  # the node's own frame is handled by its async builder
+    emitter.emit(1, "local = created")
+    emitter.emit(1, "frame = pending = inst = None")
+    emitter.hoist(node, 1, ())
+    args, _ = emitter.arguments(node, 1, ())
+    emitter.emit(1, f"return {emitter.name('f', fn)}({args})")
+    return _compile(["def build(start, created=None):", *emitter.lines], emitter.ns, node)
+
+
+def _namespace(emitter: _Emitter, root: Frame, ready: dict[Hashable, Any]) -> None:
     emitter.ns.update(
         ROOT=root,
         ready=ready,
@@ -219,6 +242,17 @@ def generate(
         OBJ=OBJ,
         BUSY="is being built by an async task right now",
     )
+
+
+def generate(
+    node: Node,
+    root: Frame,
+    ready: dict[Hashable, Any],
+    helpers: dict[str, Any],
+) -> Build:
+    """The sync builder of a provider node whose own provider is sync."""
+    emitter = _Emitter(node, helpers)
+    _namespace(emitter, root, ready)
     key = emitter.name("k", node.key)
     scope = node.scope
     if scope == TRANSIENT:

@@ -33,7 +33,7 @@ from ._finalize import (
 )
 from ._keys import RESERVED_SCOPES, SCOPED, SINGLETON, TRANSIENT, Scope, normalize_key, scope_name
 from ._managers import ScopeManager
-from ._plan import Node, compile_binding, constant, missing_prereqs, scope_id_node
+from ._plan import MISSING, Node, compile_binding, constant, missing_prereqs, scope_id_node
 from ._scope import Frame, ScopeHandle, SharedScope
 from ._spec import CallKind, Param, call_kind, read_params
 
@@ -511,8 +511,8 @@ class InjectQ:
 
     @staticmethod
     async def _prefetch(missing: list[Node], frame: Frame, concurrent: bool) -> None:
-        """Await the cached async factories ``missing``, side by side when ``concurrent``."""
-        if concurrent and len(missing) > 1:
+        """Await the cached async factories ``missing`` side by side."""
+        if len(missing) > 1:
             try:
                 async with anyio.create_task_group() as group:
                     for prereq in missing:
@@ -522,8 +522,6 @@ class InjectQ:
                 if len(group_error.exceptions) == 1:
                     raise group_error.exceptions[0] from None
                 raise
-        for prereq in missing:  # each is built (or being built) once; a second ask waits
-            await prereq.abuild(frame)  # type: ignore[misc]
 
     @overload
     def get(self, key: type[T]) -> T: ...
@@ -548,8 +546,11 @@ class InjectQ:
         node = self._plans.get(key) or self._plan(key)
         if node.prereqs is None:  # a transient async factory in the graph
             return await node.atop(frame)  # type: ignore[misc]
-        if missing := missing_prereqs(node, frame):
-            await self._prefetch(missing, frame, concurrent)
+        if concurrent:
+            await self._prefetch(missing_prereqs(node, frame), frame, concurrent)
+        for prereq in node.prereqs:  # the graph's async factories, each built once
+            if prereq.peek(frame) is MISSING:  # type: ignore[misc]
+                await prereq.abuild(frame)  # type: ignore[misc]
         return node.top(frame)
 
     @overload

@@ -183,8 +183,10 @@ async def finalize_async(records: list[Record]) -> list[Exception]:
     Teardown that never awaits cannot be interrupted by a cancellation, so it runs
     without entering a cancel scope (which is not cheap, on trio above all).
     """
-    if any(_awaited_in_async_exit(record) for record in records):
-        return await drive_shielded(finalize(records, is_async=True))
+    for record in records:
+        if _awaited_in_async_exit(record):
+            with anyio.CancelScope(shield=True):
+                return await drive_async(finalize(records, is_async=True))
     return drive_sync(finalize(records, is_async=True), _not_awaited)
 
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._codegen import CHECK, CLASS, GENERATOR, MISSING_CONST, NONE, generate
+from ._codegen import CHECK, CLASS, GENERATOR, MISSING_CONST, NONE, generate, generate_call
 from ._errors import InjectionError, InjectQError, ScopeError, describe_key
 from ._finalize import (
     AGEN,
@@ -55,17 +55,7 @@ Build = Callable[..., Any]  # (start: Frame, created: list[Record] | None = None
 ABuild = Callable[..., Awaitable[Any]]
 
 
-class Pending:
-    """Marks a key being built by an async task; waiters add an event only when they wait."""
-
-    __slots__ = ("event",)
-
-    def __init__(self) -> None:
-        self.event: anyio.Event | None = None
-
-
-_NO_PENDING: dict[Hashable, Pending] = {}
-_NO_MARKER = Pending()
+_NO_PENDING: dict[Hashable, anyio.Event | None] = {}
 
 
 class Node:
@@ -232,29 +222,6 @@ def _no_yield(key: Hashable) -> InjectionError:
         key=key,
         fix="yield the value once; put teardown after the yield",
     )
-
-
-def _sync_args_call(fn: Callable[..., Any], key: Hashable, node: Node) -> Build:
-    """Call ``fn`` with arguments that all build synchronously (an async factory's usual case)."""
-    pos = [dep.build for name, dep in node.args if name is None]
-    kw = {name: dep.build for name, dep in node.args if name is not None}
-    if not pos and not kw:
-
-        def call_bare(start: Frame, created: list[Record] | None) -> Any:
-            return fn()
-
-        return call_bare
-
-    def call(start: Frame, created: list[Record] | None) -> Any:
-        try:
-            args = [build(start, created) for build in pos]
-            kwargs = {name: build(start, created) for name, build in kw.items()}
-        except InjectQError as exc:
-            exc.add_frame(key)
-            raise
-        return fn(*args, **kwargs)
-
-    return call
 
 
 def _with_aliasing(fn: Callable[..., Any], is_async: bool) -> Callable[..., Any]:
@@ -478,23 +445,23 @@ def compile_binding(
     find = _finder(node.scope, key, root)
     if node.scope != TRANSIENT:
         node.peek = _peeker(node.scope, key, root)
+    helpers: dict[str, Any] = {
+        "MISSING": MISSING,
+        "first": _first,
+        "adopt": _adopt,
+        "failed": _failed_in,
+        "await_error": _await_error,
+        "finder": functools.partial(_finder, root=root),
+    }
     if node.own_async:
         node.build = _needs_await(node, find)
     else:
-        helpers: dict[str, Any] = {
-            "MISSING": MISSING,
-            "first": _first,
-            "adopt": _adopt,
-            "failed": _failed_in,
-            "await_error": _await_error,
-            "finder": functools.partial(_finder, root=root),
-        }
         node.build = generate(node, root, ready, helpers)
     if node.is_async:
         if not node.own_async and node.prereqs is not None:
             node.abuild = _prefetching(node)
         else:
-            node.abuild = _general_async(node, binding, class_teardown, find, ready)
+            node.abuild = _general_async(node, binding, class_teardown, root, ready, helpers)
     _tops(node)
 
 
@@ -502,8 +469,9 @@ def _general_async(
     node: Node,
     binding: Binding,
     class_teardown: bool | None,
-    find: Callable[[Frame], Frame],
+    root: Frame,
     ready: dict[Hashable, Any],
+    helpers: dict[str, Any],
 ) -> ABuild:
     """The async builder of an async factory, or of a graph holding a transient one.
 
@@ -519,14 +487,16 @@ def _general_async(
         acall: ABuild | None = _async_call(provider, key, node)
         call = None
     else:
-        acall, call = None, _sync_args_call(provider, key, node)
+        acall, call = None, generate_call(node, provider, root, ready, helpers)
     sync_finish = _sync_finish(kind, key, class_teardown)
-    cached = node.scope != TRANSIENT
-    singleton = node.scope == SINGLETON
+    name = node.scope
+    cached = name != TRANSIENT
+    singleton = name == SINGLETON
+    find = _finder(name, key, root)
 
     async def abuild(start: Frame, created: list[Record] | None = None) -> Any:
         if cached:
-            frame = find(start)
+            frame = start if start.name == name else find(start)
             instances = frame.instances
             value = instances.get(key, MISSING)
             if value is not MISSING:
@@ -534,17 +504,18 @@ def _general_async(
             pending = frame.pending
             if pending is None:
                 pending = frame.pending = {}
-            while (waiting := pending.get(key)) is not None:
-                if waiting.event is None:
-                    waiting.event = anyio.Event()
-                await waiting.event.wait()
+            while key in pending:  # another task builds it: wait, then look again
+                event = pending[key]
+                if event is None:
+                    event = pending[key] = anyio.Event()
+                await event.wait()
                 value = instances.get(key, MISSING)
                 if value is not MISSING:
                     return value
-            marker = pending[key] = Pending()
+            pending[key] = None  # building; a waiter puts an event here
             local: list[Record] = []
         else:  # transient: nothing to cache or to mark pending
-            frame, instances, pending, marker = start, start.instances, _NO_PENDING, _NO_MARKER
+            frame, instances, pending = start, start.instances, _NO_PENDING
             local = created  # type: ignore[assignment]
         try:
             try:
@@ -562,7 +533,10 @@ def _general_async(
                 else:
                     value = sync_finish(result, local)
                 if cached and local:
-                    frame.adopt(local)
+                    if frame.is_async:
+                        frame.records += local
+                    else:
+                        frame.adopt(local)
             except BaseException as exc:
                 if cached:
                     await _failed_async(local, exc, key)
@@ -574,8 +548,8 @@ def _general_async(
             return value
         finally:
             if cached:
-                del pending[key]
-                if marker.event is not None:
-                    marker.event.set()
+                event = pending.pop(key, None)
+                if event is not None:
+                    event.set()
 
     return abuild

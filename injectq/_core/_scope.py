@@ -34,10 +34,7 @@ from ._finalize import (
     record_needs_await,
 )
 from ._managers import ScopeManager, calling_manager
-from ._plan import missing_prereqs
-
-if TYPE_CHECKING:
-    from ._plan import Pending
+from ._plan import MISSING, missing_prereqs
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Hashable, MutableMapping
@@ -75,7 +72,9 @@ class Frame:
         self.is_async = is_async
         self.scope_id: Hashable | None = None
         self.instances: MutableMapping[Hashable, Any] = {}
-        self.pending: dict[Hashable, Pending] | None = None  # made when an async build starts
+        self.pending: dict[Hashable, anyio.Event | None] | None = (
+            None  # made when an async build starts
+        )
         self.records: list[Record] = []
         self.lock: threading.RLock = threading.RLock()
 
@@ -127,7 +126,7 @@ class SharedScope:
         self.storage = storage
         self.active = 0
         self.records: list[Record] = []
-        self.pending: dict[Hashable, Pending] = {}
+        self.pending: dict[Hashable, anyio.Event | None] = {}
         self.lock = threading.RLock()
 
 
@@ -383,8 +382,11 @@ class ScopeHandle(Frame):
         node = container._plans.get(key) or container._plan(key)
         if node.prereqs is None:  # a transient async factory in the graph
             return await node.atop(self)  # type: ignore[misc]
-        if missing := missing_prereqs(node, self):
-            await container._prefetch(missing, self, concurrent)
+        if concurrent:
+            await container._prefetch(missing_prereqs(node, self), self, concurrent)
+        for prereq in node.prereqs:  # the graph's async factories, each built once
+            if prereq.peek(self) is MISSING:  # type: ignore[misc]
+                await prereq.abuild(self)  # type: ignore[misc]
         return node.top(self)
 
     def _group(self, action: str) -> TaskGroup:

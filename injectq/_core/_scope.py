@@ -289,9 +289,12 @@ class ScopeHandle(Frame):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # leaving is more than the frame with a manager, or teardown to run
-        if self._manager is None and not self.records:
+        if self._manager is None:  # a request scope: the frame, then its teardown
             self._leave_frame()
+            if self.records:
+                errors = drive_sync(finalize(self.records, is_async=False), self._refuse)
+                if errors:
+                    conclude(errors, exc, f"the {self.name!r} scope")
             return
         errors = drive_sync(self._close(False), self._refuse)
         conclude(errors, exc, f"the {self.name!r} scope")
@@ -336,7 +339,8 @@ class ScopeHandle(Frame):
         if self._manager is None and self.records:
             self._leave_frame()
             errors = await finalize_async(self.records)
-            conclude(errors, block_exc, f"the {self.name!r} scope")
+            if errors:
+                conclude(errors, block_exc, f"the {self.name!r} scope")
         elif self._manager is not None:
             errors = await drive_shielded(self._close(True))
             conclude(errors, block_exc, f"the {self.name!r} scope")

@@ -6,7 +6,7 @@ import builtins
 import collections
 import inspect
 import threading
-from collections.abc import Callable, Hashable, Iterable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, MutableMapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -509,8 +509,21 @@ class InjectQ:
         node = self._plans.get(key) or self._plan(key)
         return node.top(self._scope_var.get())
 
+    def _prefetch_steps(
+        self, node: Node, frame: Frame, concurrent: bool
+    ) -> Iterator[Awaitable[Any]]:
+        """What ``aget`` awaits before building ``node``: its graph's async factories.
+
+        A generator, so each is looked at only once the previous one is built.
+        """
+        if concurrent:
+            yield self._prefetch(missing_prereqs(node, frame), frame)
+        for prereq in node.prereqs or ():
+            if prereq.peek(frame) is MISSING:  # type: ignore[misc]
+                yield prereq.abuild(frame)  # type: ignore[misc]
+
     @staticmethod
-    async def _prefetch(missing: list[Node], frame: Frame, concurrent: bool) -> None:
+    async def _prefetch(missing: list[Node], frame: Frame) -> None:
         """Await the cached async factories ``missing`` side by side."""
         if len(missing) > 1:
             try:
@@ -546,11 +559,8 @@ class InjectQ:
         node = self._plans.get(key) or self._plan(key)
         if node.prereqs is None:  # a transient async factory in the graph
             return await node.atop(frame)  # type: ignore[misc]
-        if concurrent:
-            await self._prefetch(missing_prereqs(node, frame), frame, concurrent)
-        for prereq in node.prereqs:  # the graph's async factories, each built once
-            if prereq.peek(frame) is MISSING:  # type: ignore[misc]
-                await prereq.abuild(frame)  # type: ignore[misc]
+        for step in self._prefetch_steps(node, frame, concurrent):
+            await step
         return node.top(frame)
 
     @overload

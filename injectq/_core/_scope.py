@@ -34,7 +34,6 @@ from ._finalize import (
     record_needs_await,
 )
 from ._managers import ScopeManager, calling_manager
-from ._plan import MISSING, missing_prereqs
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Hashable, MutableMapping
@@ -386,11 +385,8 @@ class ScopeHandle(Frame):
         node = container._plans.get(key) or container._plan(key)
         if node.prereqs is None:  # a transient async factory in the graph
             return await node.atop(self)  # type: ignore[misc]
-        if concurrent:
-            await container._prefetch(missing_prereqs(node, self), self, concurrent)
-        for prereq in node.prereqs:  # the graph's async factories, each built once
-            if prereq.peek(self) is MISSING:  # type: ignore[misc]
-                await prereq.abuild(self)  # type: ignore[misc]
+        for step in container._prefetch_steps(node, self, concurrent):
+            await step
         return node.top(self)
 
     def _group(self, action: str) -> TaskGroup:

@@ -32,14 +32,15 @@ from ._finalize import (
     record_needs_await,
 )
 from ._keys import RESERVED_SCOPES, SCOPED, SINGLETON, TRANSIENT, Scope, normalize_key, scope_name
-from ._managers import ScopeManager
 from ._plan import MISSING, Node, compile_binding, constant, missing_prereqs, scope_id_node
-from ._scope import Frame, ScopeHandle, SharedScope
+from ._registry import ScopeRegistry
+from ._scope import Frame, ScopeHandle
 from ._spec import CallKind, Param, call_kind, read_params
 
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from ._managers import ScopeManager
     from ._modules import Module
 
 __all__ = ["Binding", "InjectQ"]
@@ -137,17 +138,6 @@ class _Ready(dict[Hashable, Any]):
         return self._container._get(key)
 
 
-class _CustomScopes:
-    """A registered custom scope name: its manager and the scopes it has open."""
-
-    __slots__ = ("ending", "manager", "states")
-
-    def __init__(self, manager: ScopeManager) -> None:
-        self.manager = manager
-        self.states: dict[Hashable, SharedScope] = {}
-        self.ending: list[SharedScope] = []  # ended, finalized once no entry is active
-
-
 class InjectQ:
     """A dependency-injection container.
 
@@ -170,8 +160,7 @@ class InjectQ:
         self._ready = _Ready(self)
         object.__setattr__(self, "get", self._ready.__getitem__)
         self._scope_var: ContextVar[Frame] = ContextVar("injectq.scope", default=self._root)
-        self._scope_parents: dict[str, str | None] = {}
-        self._custom: dict[str, _CustomScopes] = {}
+        self._scopes = ScopeRegistry()
         self.factories: MutableMapping[Hashable, Callable[..., Any]] = _Factories(self)
         for module in modules or ():
             self.install_module(module)
@@ -198,16 +187,6 @@ class InjectQ:
         return _Activation(self)
 
     # -- declare ------------------------------------------------------------------
-
-    def _check_scope(self, scope: str | Scope) -> str:
-        name = scope_name(scope)
-        if name not in RESERVED_SCOPES and name not in self._scope_parents:
-            known = sorted(RESERVED_SCOPES | self._scope_parents.keys())
-            raise ScopeError(
-                f"unknown scope {name!r}; registered scopes: {', '.join(map(repr, known))}",
-                fix=f"register it first: container.register_scope_manager({name!r}, manager)",
-            )
-        return name
 
     def _set(self, binding: Binding) -> None:
         key = binding.key
@@ -244,7 +223,7 @@ class InjectQ:
 
             return decorate
         key = normalize_key(key)
-        name = self._check_scope(scope)
+        name = self._scopes.check(scope)
         if impl is _SELF:
             if not isinstance(key, type):
                 raise BindingError(
@@ -296,7 +275,7 @@ class InjectQ:
                 key=key,
                 fix="pass a function, or use bind_instance for a value",
             )
-        name = self._check_scope(scope)
+        name = self._scopes.check(scope)
         self._set(Binding(normalize_key(key), name, provider=factory, kind=call_kind(factory)))
 
     def __setitem__(self, key: Hashable, value: Any) -> None:
@@ -353,22 +332,6 @@ class InjectQ:
             binding = Binding(key, declared, provider=key)
         return binding
 
-    def _outlives(self, longer: str, shorter: str) -> bool:
-        if longer in (shorter, SINGLETON):
-            return True
-        if shorter == SINGLETON:
-            return False
-        if shorter == SCOPED:
-            return True
-        if longer == SCOPED:
-            return False
-        parent = self._scope_parents.get(shorter)
-        while parent is not None:
-            if parent == longer:
-                return True
-            parent = self._scope_parents.get(parent)
-        return False
-
     def _plan(self, key: Any) -> Node:
         node = self._plans.get(key)
         if node is not None:
@@ -399,11 +362,11 @@ class InjectQ:
 
     def _scope_id_of(self, param: Param) -> str | None:
         if param.scope_id_of is not None:
-            self._check_scope(param.scope_id_of)
+            self._scopes.check(param.scope_id_of)
             return param.scope_id_of
         name = param.name
         explicitly_bound = param.key is not None and param.key in self._bindings
-        if name.endswith("_id") and name[:-3] in self._custom and not explicitly_bound:
+        if name.endswith("_id") and name[:-3] in self._scopes.custom and not explicitly_bound:
             return name[:-3]
         return None
 
@@ -470,7 +433,7 @@ class InjectQ:
             node.requires = {name: (node.key, *chain) for name, chain in requires.items()}
             return
         for needed, chain in requires.items():
-            if not self._outlives(needed, node.scope):
+            if not self._scopes.outlives(needed, node.scope):
                 needed_key = chain[-1]
                 raise ScopeError(
                     f"{describe_key(node.key)} ({node.scope!r}) depends on"
@@ -482,9 +445,9 @@ class InjectQ:
                     + (
                         f", or declare that {node.scope!r} nests inside {needed!r}:"
                         f" register_scope_manager({node.scope!r}, ..., parent={needed!r})"
-                        if needed in self._custom
-                        and node.scope in self._custom
-                        and not self._outlives(node.scope, needed)
+                        if needed in self._scopes.custom
+                        and node.scope in self._scopes.custom
+                        and not self._scopes.outlives(node.scope, needed)
                         else ""
                     ),
                 )
@@ -642,8 +605,8 @@ class InjectQ:
                     f"{resolved!r} is a lifetime, not a scope that can be entered",
                     fix="use container.scope() for the request scope, or a registered custom scope",
                 )
-            self._check_scope(resolved)
-            return ScopeHandle(self, resolved, scope_id, self._custom[resolved].manager)
+            self._scopes.check(resolved)
+            return ScopeHandle(self, resolved, scope_id, self._scopes.manager(resolved))
         return ScopeHandle(self, resolved, scope_id)
 
     def register_scope_manager(
@@ -655,103 +618,19 @@ class InjectQ:
         this one), which the lifetime rules use.  Registering a name again
         replaces its manager, unless a scope of that name is entered.
         """
-        if name in RESERVED_SCOPES:
-            raise ScopeError(
-                f"{name!r} is a built-in lifetime and cannot be registered as a custom scope",
-                fix="pick another name, e.g. 'session', 'tenant' or 'workflow'",
-            )
-        if not isinstance(manager, ScopeManager):  # pyright: ignore[reportUnnecessaryIsInstance]
-            raise BindingError(
-                f"the manager for scope {name!r} must be a ScopeManager, not {type(manager).__name__}",
-                fix="subclass injectq.ScopeManager (override the methods you need)",
-            )
-        if parent is not None:
-            self._check_scope(parent)
-            if parent in RESERVED_SCOPES:
-                raise ScopeError(
-                    f"parent={parent!r}: only a custom scope can be the parent of {name!r}",
-                    fix="singletons outlive every scope already; leave parent=None",
-                )
-            ancestor: str | None = parent
-            while ancestor is not None:
-                if ancestor == name:
-                    raise ScopeError(
-                        f"parent={parent!r} would make scope {name!r} its own ancestor"
-                    )
-                ancestor = self._scope_parents.get(ancestor)
         with self._plan_lock:
-            old = self._custom.get(name)
-            if old is not None and any(state.active for state in old.states.values()):
-                raise ScopeError(
-                    f"scope {name!r} is entered right now; its manager cannot be replaced",
-                    fix="register the new manager once every entry of the scope has been left",
-                )
-            scopes = _CustomScopes(manager)
-            if old is not None:  # the old manager's scopes are finalized at the next exit or close
-                scopes.ending = [*old.ending, *old.states.values()]
-            self._custom[name] = scopes
-            self._scope_parents[name] = parent
+            self._scopes.register(name, manager, parent)
             self._forget_plans()
-
-    def _shared_scope(
-        self, name: str, scope_id: Hashable | None, storage: MutableMapping[Hashable, Any]
-    ) -> SharedScope:
-        scopes = self._custom[name]
-        state = scopes.states.get(scope_id)
-        if state is not None and state.storage is not storage:
-            # the manager dropped the old storage and started a new one under the same id
-            if scopes.states.pop(scope_id, None) is state:
-                scopes.ending.append(state)
-            state = None
-        if state is None:
-            state = scopes.states.setdefault(scope_id, SharedScope(storage))
-        return state
-
-    def _drain(self, name: str, is_async: bool) -> Steps[list[Exception]]:
-        """Finalize the scopes of ``name`` that have ended and have no active entry."""
-        scopes = self._custom.get(name)
-        if scopes is None:
-            return []
-        manager = scopes.manager
-        ended = manager._take_ended()
-        if ended is None:  # a hand-written manager: see what it still holds
-            held = manager._held()
-            ended = [
-                (scope_id, state.storage)
-                for scope_id, state in list(scopes.states.items())
-                if not state.active and id(state.storage) not in held
-            ]
-        for scope_id, storage in ended:
-            state = scopes.states.get(scope_id)
-            # the same id may already hold a newer scope: only its own storage ends it
-            if state is not None and state.storage is storage:
-                del scopes.states[scope_id]
-                scopes.ending.append(state)
-        # a sync exit leaves what needs an await to the next async exit or aclose()
-        ready = [s for s in scopes.ending if not s.active and (is_async or not _needs_await(s))]
-        if not ready:
-            return []
-        scopes.ending = [state for state in scopes.ending if state not in ready]
-        errors: list[Exception] = []
-        for state in ready:
-            errors += yield from finalize(state.records, is_async=is_async)
-        return errors
 
     def finalize_ended(self) -> None:
         """Finalize now the custom scopes their managers have ended (sync teardown only)."""
-        errors = drive_sync(self._drain_all(False), _never)
+        errors = drive_sync(self._scopes.drain_all(False), _never)
         conclude(errors, None, "ended scopes")
 
     async def afinalize_ended(self) -> None:
         """Finalize now the custom scopes their managers have ended, shielded."""
-        errors = await drive_shielded(self._drain_all(True))
+        errors = await drive_shielded(self._scopes.drain_all(True))
         conclude(errors, None, "ended scopes")
-
-    def _drain_all(self, is_async: bool) -> Steps[list[Exception]]:
-        errors: list[Exception] = []
-        for name in list(self._custom):
-            errors += yield from self._drain(name, is_async)
-        return errors
 
     async_scope = scope
 
@@ -759,14 +638,14 @@ class InjectQ:
 
     def _open_records(self) -> list[Record]:
         records: list[Record] = []
-        for scopes in self._custom.values():
+        for scopes in self._scopes.custom.values():
             for state in [*scopes.states.values(), *scopes.ending]:
                 records += state.records
         return records + self._root.records
 
     def _close_steps(self, is_async: bool) -> Steps[list[Exception]]:
         errors: list[Exception] = []
-        for scopes in self._custom.values():
+        for scopes in self._scopes.custom.values():
             doomed = [*scopes.states.values(), *scopes.ending]
             scopes.manager._container_closed(list(scopes.states))
             scopes.states.clear()
@@ -818,10 +697,6 @@ class InjectQ:
         self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self._close_async(exc)
-
-
-def _needs_await(state: SharedScope) -> bool:
-    return any(record_needs_await(record) for record in state.records)
 
 
 def _never() -> BaseException:  # pragma: no cover - close() checks for async teardown first

@@ -227,7 +227,7 @@ class ScopeHandle(Frame):
                     f" enter_scope() for the {self.name!r} scope",
                     fix="return the mapping that holds the entered scope's instances",
                 )
-            shared = self._container._shared_scope(self.name, self.scope_id, storage)
+            shared = self._container._scopes.shared_scope(self.name, self.scope_id, storage)
             shared.active += 1
             self._shared = shared
             self.instances = storage
@@ -263,7 +263,7 @@ class ScopeHandle(Frame):
                     errors.append(exc)
         manager._restore(self._snapshot)
         shared.active -= 1
-        errors += yield from self._container._drain(self.name, is_async)
+        errors += yield from self._container._scopes.drain(self.name, is_async)
         return errors
 
     def _refuse(self) -> ScopeError:

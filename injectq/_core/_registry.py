@@ -1,0 +1,194 @@
+"""The scopes a container knows: the lifetimes, the custom scopes, and their order.
+
+Custom scopes are run by their managers; the registry keeps, per name, the
+manager and one ``SharedScope`` per scope id that has instances, and decides
+when such a scope has really ended (its manager no longer hands the storage
+out and no entry of it is active) so its instances are finalized once.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._errors import BindingError, ScopeError
+from ._finalize import Record, Steps, finalize, record_needs_await
+from ._keys import RESERVED_SCOPES, SCOPED, SINGLETON, Scope, scope_name
+from ._managers import ScopeManager
+from ._scope import SharedScope
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable, MutableMapping
+
+__all__ = ["ScopeRegistry"]
+
+
+class _CustomScopes:
+    """A registered custom scope name: its manager and the scopes it has open."""
+
+    __slots__ = ("ending", "manager", "states")
+
+    def __init__(self, manager: ScopeManager) -> None:
+        self.manager = manager
+        self.states: dict[Hashable, SharedScope] = {}
+        self.ending: list[SharedScope] = []  # ended, finalized once no entry is active
+
+
+class ScopeRegistry:
+    """Scope names, their nesting order, and the custom scopes' shared state."""
+
+    def __init__(self) -> None:
+        self.parents: dict[str, str | None] = {}
+        self.custom: dict[str, _CustomScopes] = {}
+
+    # -- names and order -------------------------------------------------------------
+
+    def check(self, scope: str | Scope) -> str:
+        """The name of ``scope``, which must be a lifetime or a registered custom scope."""
+        name = scope_name(scope)
+        if name not in RESERVED_SCOPES and name not in self.parents:
+            known = sorted(RESERVED_SCOPES | self.parents.keys())
+            raise ScopeError(
+                f"unknown scope {name!r}; registered scopes: {', '.join(map(repr, known))}",
+                fix=f"register it first: container.register_scope_manager({name!r}, manager)",
+            )
+        return name
+
+    def outlives(self, longer: str, shorter: str) -> bool:
+        """Whether the ``longer`` lifetime lasts at least as long as ``shorter``."""
+        if longer in (shorter, SINGLETON):
+            return True
+        if shorter == SINGLETON:
+            return False
+        if shorter == SCOPED:
+            return True
+        if longer == SCOPED:
+            return False
+        parent = self.parents.get(shorter)
+        while parent is not None:
+            if parent == longer:
+                return True
+            parent = self.parents.get(parent)
+        return False
+
+    def manager(self, name: str) -> ScopeManager:
+        return self.custom[name].manager
+
+    def register(self, name: str, manager: ScopeManager, parent: str | None) -> None:
+        """Register (or replace) a custom scope; see ``InjectQ.register_scope_manager``."""
+        if name in RESERVED_SCOPES:
+            raise ScopeError(
+                f"{name!r} is a built-in lifetime and cannot be registered as a custom scope",
+                fix="pick another name, e.g. 'session', 'tenant' or 'workflow'",
+            )
+        if not isinstance(manager, ScopeManager):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise BindingError(
+                f"the manager for scope {name!r} must be a ScopeManager, not {type(manager).__name__}",
+                fix="subclass injectq.ScopeManager (override the methods you need)",
+            )
+        if parent is not None:
+            self.check(parent)
+            if parent in RESERVED_SCOPES:
+                raise ScopeError(
+                    f"parent={parent!r}: only a custom scope can be the parent of {name!r}",
+                    fix="singletons outlive every scope already; leave parent=None",
+                )
+            ancestor: str | None = parent
+            while ancestor is not None:
+                if ancestor == name:
+                    raise ScopeError(
+                        f"parent={parent!r} would make scope {name!r} its own ancestor"
+                    )
+                ancestor = self.parents.get(ancestor)
+        old = self.custom.get(name)
+        if old is not None and any(state.active for state in old.states.values()):
+            raise ScopeError(
+                f"scope {name!r} is entered right now; its manager cannot be replaced",
+                fix="register the new manager once every entry of the scope has been left",
+            )
+        scopes = _CustomScopes(manager)
+        if old is not None:  # the old manager's scopes are finalized at the next exit or close
+            scopes.ending = [*old.ending, *old.states.values()]
+        self.custom[name] = scopes
+        self.parents[name] = parent
+
+    # -- the scopes of one name ---------------------------------------------------------
+
+    def shared_scope(
+        self, name: str, scope_id: Hashable | None, storage: MutableMapping[Hashable, Any]
+    ) -> SharedScope:
+        """The shared state of the scope whose storage the manager just handed over."""
+        scopes = self.custom[name]
+        state = scopes.states.get(scope_id)
+        if state is not None and state.storage is not storage:
+            # the manager dropped the old storage and started a new one under the same id
+            if scopes.states.pop(scope_id, None) is state:
+                scopes.ending.append(state)
+            state = None
+        if state is None:
+            state = scopes.states.setdefault(scope_id, SharedScope(storage))
+        return state
+
+    def drain(self, name: str, is_async: bool) -> Steps[list[Exception]]:
+        """Finalize the scopes of ``name`` that have ended and have no active entry."""
+        scopes = self.custom.get(name)
+        if scopes is None:
+            return []
+        manager = scopes.manager
+        ended = manager._take_ended()
+        if ended is None:  # a hand-written manager: see what it still holds
+            held = manager._held()
+            ended = [
+                (scope_id, state.storage)
+                for scope_id, state in list(scopes.states.items())
+                if not state.active and id(state.storage) not in held
+            ]
+        for scope_id, storage in ended:
+            state = scopes.states.get(scope_id)
+            # the same id may already hold a newer scope: only its own storage ends it
+            if state is not None and state.storage is storage:
+                del scopes.states[scope_id]
+                scopes.ending.append(state)
+        # a sync exit leaves what needs an await to the next async exit or aclose()
+        ready = [s for s in scopes.ending if not s.active and (is_async or not _needs_await(s))]
+        if not ready:
+            return []
+        scopes.ending = [state for state in scopes.ending if state not in ready]
+        errors: list[Exception] = []
+        for state in ready:
+            errors += yield from finalize(state.records, is_async=is_async)
+        return errors
+
+    def drain_all(self, is_async: bool) -> Steps[list[Exception]]:
+        errors: list[Exception] = []
+        for name in list(self.custom):
+            errors += yield from self.drain(name, is_async)
+        return errors
+
+    # -- closing ------------------------------------------------------------------------
+
+    def open_records(self) -> list[Record]:
+        records: list[Record] = []
+        for scopes in self.custom.values():
+            for state in [*scopes.states.values(), *scopes.ending]:
+                records += state.records
+        return records
+
+    def close_steps(
+        self, is_async: bool, ours: Callable[[Hashable], bool]
+    ) -> Steps[list[Exception]]:
+        """Finalize every custom scope still alive; drop from the storages what ``ours``."""
+        errors: list[Exception] = []
+        for scopes in self.custom.values():
+            doomed = [*scopes.states.values(), *scopes.ending]
+            scopes.manager._container_closed(list(scopes.states))
+            scopes.states.clear()
+            scopes.ending = []
+            for state in doomed:
+                errors += yield from finalize(state.records, is_async=is_async)
+                for key in [k for k in state.storage if ours(k)]:
+                    state.storage.pop(key, None)  # never hand out what was just finalized
+        return errors
+
+
+def _needs_await(state: SharedScope) -> bool:
+    return any(record_needs_await(record) for record in state.records)

@@ -1,12 +1,14 @@
 """injectq: async-first dependency injection on anyio.
 
 Layout: this module is the public façade and only re-exports.  The machinery
-lives in ``injectq._core`` along the container's pipeline: ``_spec`` (declare:
-read providers' signatures), ``_plan`` (compile: one builder per key),
-``_scope`` and ``_finalize`` (run: scopes, teardown), ``_container`` (the
-container tying them together), ``_inject`` (``@inject`` and lifetime
-decorators), ``_modules``, ``_errors``.  ``injectq.testing`` holds the test
-helpers.
+lives in ``injectq._core`` along the container's pipeline -- declare:
+``_spec`` (what a provider needs), ``_keys``; compile: ``_plan`` (nodes and
+their builders), ``_codegen`` (one generated function per key); run:
+``_scope`` (scope handles), ``_finalize`` (teardown and its two drivers),
+``_registry`` (custom scopes), ``_managers`` and ``_ready`` (scope managers);
+``_container`` ties them together; ``_inject`` holds ``@inject`` and the
+lifetime decorators, ``_modules`` the modules, ``_errors`` the exceptions.
+``injectq.scopes`` and ``injectq.testing`` are thin public topical modules.
 """
 
 from ._core._container import InjectQ as InjectQ

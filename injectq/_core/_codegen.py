@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._errors import InjectQError
-from ._finalize import GEN, OBJ, has_teardown, only_async_teardown
+from ._finalize import AGEN, GEN, OBJ, has_teardown, only_async_teardown
 from ._keys import SINGLETON, TRANSIENT
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from ._plan import Build, Node
     from ._scope import Frame
 
-__all__ = ["generate", "generate_call"]
+__all__ = ["generate", "generate_async"]
 
 # teardown modes of a provider node
 NONE, CLASS, CHECK, GENERATOR = "none", "class", "check", "generator"
@@ -64,6 +64,12 @@ class _Emitter:
         # front, dependencies first, so each is checked once and known everywhere after
         self.known: dict[int, str] = {}
         self.frame_name = top.scope  # TRANSIENT for a transient top: nothing is same-frame
+        # where teardown records of what is being built go, and that frame
+        self.local = "local"
+        self.frame = "frame"
+        self.is_async = False
+        # async mode: id(node) -> variable of an async factory already awaited, per block
+        self.awaited: list[dict[int, str]] = [{}]
 
     def name(self, prefix: str, value: Any) -> str:
         self.count += 1
@@ -123,6 +129,8 @@ class _Emitter:
         """Emit what computes ``node``'s value; return the expression that holds it."""
         if node.const is not MISSING_CONST:
             return self.name("c", node.const)
+        if self.is_async and node.is_async:
+            return self.async_value(node, indent, path)
         if self.same_frame(node):
             return self.known[id(node)]
         if self.inlined(node):
@@ -139,13 +147,91 @@ class _Emitter:
             self.call_other(node, v, indent, path)
         return v
 
-    def call_other(self, node: Node, v: str, indent: int, path: tuple[Hashable, ...]) -> None:
-        build = self.name("b", node.build)
+    def call_other(
+        self, node: Node, v: str, indent: int, path: tuple[Hashable, ...], awaited: bool = False
+    ) -> None:
+        if awaited:
+            call = f"await {self.name('ab', node.abuild)}(start, {self.local})"
+        else:
+            call = f"{self.name('b', node.build)}(start)"
         self.emit(indent, "try:")
-        self.emit(indent + 1, f"{v} = {build}(start)")
+        self.emit(indent + 1, f"{v} = {call}")
         self.emit(indent, "except InjectQError as exc:")
         self.emit(indent + 1, f"add_frames(exc, {self.name('p', path)})")
         self.emit(indent + 1, "raise")
+
+    # -- async mode ---------------------------------------------------------------------
+
+    def async_value(self, node: Node, indent: int, path: tuple[Hashable, ...]) -> str:
+        """A value whose graph must be awaited, written into an async builder."""
+        for block in reversed(self.awaited):
+            known = block.get(id(node))
+            if known is not None:
+                return known
+        v = self.var()
+        if node.own_async:
+            self.async_build(node, v, indent, path)
+        elif node.prereqs is not None:  # await its async factories, then build it as usual
+            for prereq in node.prereqs:
+                self.async_value(prereq, indent, (*path, node.key))
+            self.call_other(node, v, indent, path)
+        else:  # a transient async factory somewhere below: its own async builder
+            self.call_other(node, v, indent, path, awaited=True)
+        if node.scope != TRANSIENT:
+            self.awaited[-1][id(node)] = v
+        return v
+
+    def async_build(self, node: Node, v: str, indent: int, path: tuple[Hashable, ...]) -> None:
+        """Build ``node`` in an async builder: cached ones once per frame, however many ask.
+
+        The first task to ask marks the key pending in the frame; others wait for it
+        and look again (building it themselves if that build failed).
+        """
+        key = self.name("k", node.key)
+        if node.scope == TRANSIENT:
+            self.construct(node, v, key, indent, path, cached=False)
+            return
+        frame, inst, pend, local, event = (self.var(p) for p in ("f", "i", "q", "l", "e"))
+        if node.scope == SINGLETON:
+            self.emit(indent, f"{frame} = ROOT")
+        else:
+            find = self.name("find", self.ns["finder"](node.scope, node.key))
+            self.emit(indent, f"{frame} = start")
+            self.emit(indent, f"if {frame}.name != {node.scope!r}:")
+            self.emit(indent + 1, f"{frame} = {find}(start)")
+        self.emit(indent, f"{inst} = {frame}.instances")
+        self.emit(indent, f"{v} = {inst}.get({key}, MISSING)")
+        self.emit(indent, f"if {v} is MISSING:")
+        i = indent + 1
+        self.emit(i, f"{pend} = {frame}.pending")
+        self.emit(i, f"if {pend} is None:")
+        self.emit(i + 1, f"{pend} = {frame}.pending = {{}}")
+        self.emit(i, f"if {key} in {pend}:")
+        self.emit(i + 1, f"{v} = await wait_for({frame}, {key})")
+        self.emit(i, f"if {v} is MISSING:")
+        i += 1
+        self.emit(i, f"{pend}[{key}] = None")
+        self.emit(i, f"{local} = []")
+        self.emit(i, "try:")
+        self.emit(i + 1, "try:")
+        saved = self.local, self.frame
+        self.local, self.frame = local, frame
+        self.awaited.append({})
+        self.construct(node, v, key, i + 2, path, cached=False)
+        self.awaited.pop()
+        self.local, self.frame = saved
+        self.emit(i + 2, f"if {local}:")
+        self.emit(i + 3, f"{frame}.adopt({local})")
+        self.emit(i + 1, "except BaseException as exc:")
+        self.emit(i + 2, f"await failed_async({local}, exc, {key})")
+        self.emit(i + 2, "raise")
+        self.emit(i + 1, f"{inst}[{key}] = {v}")
+        if node.scope == SINGLETON:
+            self.emit(i + 1, f"ready[{key}] = {v}")
+        self.emit(i, "finally:")
+        self.emit(i + 1, f"{event} = {pend}.pop({key}, None)")
+        self.emit(i + 1, f"if {event} is not None:")
+        self.emit(i + 2, f"{event}.set()")
 
     def arguments(
         self, node: Node, indent: int, path: tuple[Hashable, ...]
@@ -165,6 +251,9 @@ class _Emitter:
     ) -> None:
         args, values = self.arguments(node, indent, path)
         call = f"{self.name('f', node.provider)}({args})"
+        if node.own_async:
+            self.construct_awaited(node, v, key, call, values, indent, path)
+            return
         if node.teardown == GENERATOR:
             gen = self.var("g")
             self.emit(indent, f"{gen} = {call}")
@@ -187,10 +276,37 @@ class _Emitter:
             if node.scope == SINGLETON:
                 self.emit(indent, f"ready[{key}] = {v}")
 
+    def construct_awaited(
+        self,
+        node: Node,
+        v: str,
+        key: str,
+        call: str,
+        values: list[str],
+        indent: int,
+        path: tuple[Hashable, ...],
+    ) -> None:
+        """An async factory: await its coroutine, or its async generator's first value."""
+        if node.teardown == GENERATOR:
+            gen = self.var("g")
+            self.emit(indent, f"{gen} = {call}")
+            self.emit(indent, "try:")
+            self.emit(indent + 1, f"{v} = await {gen}.__anext__()")
+            self.emit(indent, "except StopAsyncIteration:")
+            self.emit(indent + 1, f"raise no_yield({key}) from None")
+            self.emit(indent, f"{self.local}.append((AGEN, {gen}, {key}))")
+            return
+        self.emit(indent, f"{v} = await {call}")
+        aliases = "".join(f" or {v} is {value}" for value in values)
+        self.emit(
+            indent, f"if {v} is not None and not (False{aliases}) and has_teardown(type({v})):"
+        )
+        self.emit(indent + 1, f"{self.local}.append((OBJ, {v}, {key}))")
+
     def record(self, record: str, indent: int, cached: bool, plain: bool) -> None:
         """Keep a teardown record: a cached instance's goes to its frame, after what it used."""
         if not cached:
-            self.emit(indent, f"local.append({record})")
+            self.emit(indent, f"{self.local}.append({record})")
         elif plain:  # never needs an await: no check against a frame left with ``with``
             self.emit(indent, "if local:")
             self.emit(indent + 1, "frame.adopt(local)")
@@ -207,27 +323,33 @@ class _MissingConst:
 MISSING_CONST: Any = _MissingConst()
 
 
-def generate_call(
+def generate_async(
     node: Node,
-    fn: Callable[..., Any],
     root: Frame,
     ready: dict[Hashable, Any],
     helpers: dict[str, Any],
 ) -> Build:
-    """``fn`` called with ``node``'s arguments, all of which build synchronously.
+    """The async builder of a node whose graph must be awaited.
 
-    Used for an async factory: what this returns (a coroutine or an async
-    generator) is awaited by the node's async builder.
+    An async factory (or a node whose graph holds a transient one) is built by
+    the code above, awaiting where needed.  Any other node awaits the async
+    factories of its graph, each written out in place, then runs its sync builder.
     """
     emitter = _Emitter(node, helpers)
     _namespace(emitter, root, ready)
-    emitter.frame_name = TRANSIENT  # the node's own frame is handled by its async builder
+    emitter.is_async = True
+    emitter.frame_name = TRANSIENT  # sync parts go through their own (locking) builders
     emitter.emit(1, "local = created")
-    emitter.emit(1, "frame = pending = inst = None")
-    emitter.hoist(node, 1, ())
-    args, _ = emitter.arguments(node, 1, ())
-    emitter.emit(1, f"return {emitter.name('f', fn)}({args})")
-    return _compile(["def build(start, created=None):", *emitter.lines], emitter.ns, node)
+    if node.own_async or node.prereqs is None:
+        v = emitter.var()
+        emitter.async_build(node, v, 1, ())
+        emitter.emit(1, f"return {v}")
+    else:
+        for prereq in node.prereqs:
+            emitter.async_value(prereq, 1, (node.key,))
+        emitter.emit(1, f"return {emitter.name('b', node.build)}(start, created)")
+    lines = ["async def build(start, created=None):", *emitter.lines]
+    return _compile(lines, emitter.ns, node)
 
 
 def _namespace(emitter: _Emitter, root: Frame, ready: dict[Hashable, Any]) -> None:
@@ -239,6 +361,7 @@ def _namespace(emitter: _Emitter, root: Frame, ready: dict[Hashable, Any]) -> No
         add_frames=_add_frames,
         has_teardown=has_teardown,
         GEN=GEN,
+        AGEN=AGEN,
         OBJ=OBJ,
         BUSY="is being built by an async task right now",
     )

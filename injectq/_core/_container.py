@@ -6,7 +6,7 @@ import builtins
 import collections
 import inspect
 import threading
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, MutableMapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -32,7 +32,7 @@ from ._finalize import (
     record_needs_await,
 )
 from ._keys import RESERVED_SCOPES, SCOPED, SINGLETON, TRANSIENT, Scope, normalize_key, scope_name
-from ._plan import MISSING, Node, compile_binding, constant, missing_prereqs, scope_id_node
+from ._plan import Node, compile_binding, constant, missing_prereqs, scope_id_node
 from ._registry import ScopeRegistry
 from ._scope import Frame, ScopeHandle
 from ._spec import CallKind, Param, call_kind, read_params
@@ -472,19 +472,6 @@ class InjectQ:
         node = self._plans.get(key) or self._plan(key)
         return node.top(self._scope_var.get())
 
-    def _prefetch_steps(
-        self, node: Node, frame: Frame, concurrent: bool
-    ) -> Iterator[Awaitable[Any]]:
-        """What ``aget`` awaits before building ``node``: its graph's async factories.
-
-        A generator, so each is looked at only once the previous one is built.
-        """
-        if concurrent:
-            yield self._prefetch(missing_prereqs(node, frame), frame)
-        for prereq in node.prereqs or ():
-            if prereq.peek(frame) is MISSING:  # type: ignore[misc]
-                yield prereq.abuild(frame)  # type: ignore[misc]
-
     @staticmethod
     async def _prefetch(missing: list[Node], frame: Frame) -> None:
         """Await the cached async factories ``missing`` side by side."""
@@ -520,11 +507,11 @@ class InjectQ:
         """
         frame = self._scope_var.get()
         node = self._plans.get(key) or self._plan(key)
-        if node.prereqs is None:  # a transient async factory in the graph
-            return await node.atop(frame)  # type: ignore[misc]
-        for step in self._prefetch_steps(node, frame, concurrent):
-            await step
-        return node.top(frame)
+        if node.atop is None:
+            return node.top(frame)
+        if concurrent:
+            await self._prefetch(missing_prereqs(node, frame), frame)
+        return await node.atop(frame)
 
     @overload
     def try_get(self, key: type[T], default: None = None) -> T | None: ...

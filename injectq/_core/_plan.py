@@ -27,12 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._codegen import CHECK, CLASS, GENERATOR, MISSING_CONST, NONE, generate, generate_call
-from ._errors import InjectionError, InjectQError, ScopeError, describe_key
+from ._codegen import CHECK, CLASS, GENERATOR, MISSING_CONST, NONE, generate, generate_async
+from ._errors import InjectionError, ScopeError, describe_key
 from ._finalize import (
-    AGEN,
-    GEN,
-    OBJ,
     Record,
     conclude,
     drive_sync,
@@ -145,36 +142,6 @@ def scope_id_node(name: str) -> Node:
     return node
 
 
-def _async_call(fn: Callable[..., Any], key: Hashable, node: Node) -> ABuild:
-    """Call ``fn`` with its arguments built, awaiting those whose graph is async."""
-    plan = [(name, dep.build, dep.abuild, dep.peek) for name, dep in node.args]
-
-    async def call(start: Frame, created: list[Record] | None) -> Any:
-        args: list[Any] = []
-        kwargs: dict[str, Any] = {}
-        try:
-            for name, build, abuild, peek in plan:
-                if abuild is None:
-                    value = build(start, created)
-                else:
-                    value = MISSING if peek is None else peek(start)
-                    if value is MISSING:
-                        value = await abuild(start, created)
-                if name is None:
-                    args.append(value)
-                else:
-                    kwargs[name] = value
-        except InjectQError as exc:
-            exc.add_frame(key)
-            raise
-        return fn(*args, **kwargs)
-
-    return call
-
-
-# -- what a provider hands over -------------------------------------------------
-
-
 def _first(gen: Any, key: Hashable) -> Any:
     try:
         return next(gen)
@@ -186,69 +153,12 @@ def _first(gen: Any, key: Hashable) -> Any:
         ) from None
 
 
-def _sync_finish(
-    kind: CallKind, key: Hashable, class_teardown: bool | None
-) -> Callable[[Any, list[Record]], Any]:
-    """Turn what a sync-callable provider returned into the value, recording teardown."""
-    if kind is CallKind.GEN:
-
-        def finish(result: Any, created: list[Record]) -> Any:
-            value = _first(result, key)
-            created.append((GEN, result, key))
-            return value
-
-    elif class_teardown is True:
-
-        def finish(result: Any, created: list[Record]) -> Any:
-            created.append((OBJ, result, key))
-            return result
-
-    elif class_teardown is None:  # a factory (see _with_aliasing): look at what it returned
-
-        def finish(result: Any, created: list[Record]) -> Any:
-            value, alias = result
-            if not alias and value is not None and has_teardown(type(value)):  # pyright: ignore[reportUnknownArgumentType]
-                created.append((OBJ, value, key))
-            return value
-
-    else:
-        return lambda result, created: result
-    return finish
-
-
 def _no_yield(key: Hashable) -> InjectionError:
     return InjectionError(
         f"the async generator factory of {describe_key(key)} returned without yielding",
         key=key,
         fix="yield the value once; put teardown after the yield",
     )
-
-
-def _with_aliasing(fn: Callable[..., Any], is_async: bool) -> Callable[..., Any]:
-    """Wrap a plain factory to also tell whether it returned one of its own arguments.
-
-    Such a value belongs to whoever built the argument, so it is not finalized twice.
-    """
-
-    def aliased(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-        for arg in args:
-            if arg is value:
-                return True
-        return bool(kwargs) and any(value is arg for arg in kwargs.values())
-
-    if is_async:
-
-        async def afactory(*args: Any, **kwargs: Any) -> tuple[Any, bool]:
-            value = await fn(*args, **kwargs)
-            return value, aliased(value, args, kwargs)
-
-        return afactory
-
-    def factory(*args: Any, **kwargs: Any) -> tuple[Any, bool]:
-        value = fn(*args, **kwargs)
-        return value, aliased(value, args, kwargs)
-
-    return factory
 
 
 # -- finding frames, caching ---------------------------------------------------------
@@ -349,16 +259,16 @@ def missing_prereqs(node: Node, start: Frame) -> list[Node]:
     return [p for p in node.prereqs or () if p.peek(start) is MISSING]  # type: ignore[misc]
 
 
-def _prefetching(node: Node) -> ABuild:
-    """Await the cached async factories of the graph, then build the rest synchronously."""
-    build = node.build
-
-    async def abuild(start: Frame, created: list[Record] | None = None) -> Any:
-        for prereq in missing_prereqs(node, start):
-            await prereq.abuild(start)  # type: ignore[misc]
-        return build(start, created)
-
-    return abuild
+async def _wait_for(frame: Frame, key: Hashable) -> Any:
+    """Wait while another task builds ``key`` in ``frame``; then its instance, or MISSING."""
+    pending = frame.pending
+    assert pending is not None
+    while key in pending:
+        event = pending[key]
+        if event is None:
+            event = pending[key] = anyio.Event()
+        await event.wait()
+    return frame.instances.get(key, MISSING)
 
 
 # -- top level ------------------------------------------------------------------
@@ -450,6 +360,9 @@ def compile_binding(
         "first": _first,
         "adopt": _adopt,
         "failed": _failed_in,
+        "failed_async": _failed_async,
+        "wait_for": _wait_for,
+        "no_yield": _no_yield,
         "await_error": _await_error,
         "finder": functools.partial(_finder, root=root),
     }
@@ -458,98 +371,5 @@ def compile_binding(
     else:
         node.build = generate(node, root, ready, helpers)
     if node.is_async:
-        if not node.own_async and node.prereqs is not None:
-            node.abuild = _prefetching(node)
-        else:
-            node.abuild = _general_async(node, binding, class_teardown, root, ready, helpers)
+        node.abuild = generate_async(node, root, ready, helpers)
     _tops(node)
-
-
-def _general_async(
-    node: Node,
-    binding: Binding,
-    class_teardown: bool | None,
-    root: Frame,
-    ready: dict[Hashable, Any],
-    helpers: dict[str, Any],
-) -> ABuild:
-    """The async builder of an async factory, or of a graph holding a transient one.
-
-    A cached one is built once per frame however many tasks ask: the first marks
-    the key pending, the others wait for it (and retry if it failed).
-    """
-    kind, key = binding.kind, node.key
-    provider = binding.provider
-    assert provider is not None
-    if node.teardown == CHECK:
-        provider = _with_aliasing(provider, kind is CallKind.ASYNC)
-    if any(dep.is_async for dep in node.deps):
-        acall: ABuild | None = _async_call(provider, key, node)
-        call = None
-    else:
-        acall, call = None, generate_call(node, provider, root, ready, helpers)
-    sync_finish = _sync_finish(kind, key, class_teardown)
-    name = node.scope
-    cached = name != TRANSIENT
-    singleton = name == SINGLETON
-    find = _finder(name, key, root)
-
-    async def abuild(start: Frame, created: list[Record] | None = None) -> Any:
-        if cached:
-            frame = start if start.name == name else find(start)
-            instances = frame.instances
-            value = instances.get(key, MISSING)
-            if value is not MISSING:
-                return value
-            pending = frame.pending
-            if pending is None:
-                pending = frame.pending = {}
-            while key in pending:  # another task builds it: wait, then look again
-                event = pending[key]
-                if event is None:
-                    event = pending[key] = anyio.Event()
-                await event.wait()
-                value = instances.get(key, MISSING)
-                if value is not MISSING:
-                    return value
-            pending[key] = None  # building; a waiter puts an event here
-            local: list[Record] = []
-        else:  # transient: nothing to cache or to mark pending
-            frame, instances, pending = start, start.instances, _NO_PENDING
-            local = created  # type: ignore[assignment]
-        try:
-            try:
-                result = call(start, local) if acall is None else await acall(start, local)  # type: ignore[misc]
-                if kind is CallKind.AGEN:
-                    try:
-                        value = await result.__anext__()
-                    except StopAsyncIteration:
-                        raise _no_yield(key) from None
-                    local.append((AGEN, result, key))
-                elif kind is CallKind.ASYNC:
-                    value, alias = await result
-                    if not alias and value is not None and has_teardown(type(value)):  # pyright: ignore[reportUnknownArgumentType]
-                        local.append((OBJ, value, key))
-                else:
-                    value = sync_finish(result, local)
-                if cached and local:
-                    if frame.is_async:
-                        frame.records += local
-                    else:
-                        frame.adopt(local)
-            except BaseException as exc:
-                if cached:
-                    await _failed_async(local, exc, key)
-                raise
-            if cached:
-                instances[key] = value
-                if singleton:
-                    ready[key] = value
-            return value
-        finally:
-            if cached:
-                event = pending.pop(key, None)
-                if event is not None:
-                    event.set()
-
-    return abuild

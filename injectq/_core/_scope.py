@@ -34,6 +34,7 @@ from ._finalize import (
     record_needs_await,
 )
 from ._managers import ScopeManager, calling_manager
+from ._plan import missing_prereqs
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Hashable, MutableMapping
@@ -383,11 +384,11 @@ class ScopeHandle(Frame):
             raise self._inactive(f"aget({describe_key(key)})")
         container = self._container
         node = container._plans.get(key) or container._plan(key)
-        if node.prereqs is None:  # a transient async factory in the graph
-            return await node.atop(self)  # type: ignore[misc]
-        for step in container._prefetch_steps(node, self, concurrent):
-            await step
-        return node.top(self)
+        if node.atop is None:
+            return node.top(self)
+        if concurrent:
+            await container._prefetch(missing_prereqs(node, self), self)
+        return await node.atop(self)
 
     def _group(self, action: str) -> TaskGroup:
         self._check_active(action)

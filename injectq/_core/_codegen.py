@@ -347,7 +347,7 @@ def generate_async(
     else:
         for prereq in node.prereqs:
             emitter.async_value(prereq, 1, (node.key,))
-        emitter.emit(1, f"return {emitter.name('b', node.build)}(start, created)")
+        _sync_body(emitter, node)  # then exactly what the sync builder does
     lines = ["async def build(start, created=None):", *emitter.lines]
     return _compile(lines, emitter.ns, node)
 
@@ -376,6 +376,15 @@ def generate(
     """The sync builder of a provider node whose own provider is sync."""
     emitter = _Emitter(node, helpers)
     _namespace(emitter, root, ready)
+    _sync_body(emitter, node)
+    return _compile(["def build(start, created=None):", *emitter.lines], emitter.ns, node)
+
+
+def _sync_body(emitter: _Emitter, node: Node) -> None:
+    """Build ``node`` and everything below it that needs no await; return it."""
+    emitter.is_async = False
+    emitter.frame_name = node.scope
+    emitter.known.clear()
     key = emitter.name("k", node.key)
     scope = node.scope
     if scope == TRANSIENT:
@@ -386,47 +395,42 @@ def generate(
         emitter.hoist(node, 1, ())
         emitter.construct(node, v, key, 1, (), cached=False)
         emitter.emit(1, f"return {v}")
-        body = emitter.lines
-        header = ["def build(start, created=None):"]
-        return _compile(header + body, emitter.ns, node)
-
+        return
     emitter.known[id(node)] = "v0"
-    find = emitter.name("find", helpers["finder"](scope, node.key))
     if scope == SINGLETON:
-        lines = ["    frame = ROOT"]
+        emitter.emit(1, "frame = ROOT")
     else:
-        lines = [
-            "    frame = start",
-            f"    if frame.name != {scope!r}:",
-            f"        frame = {find}(start)",
-        ]
-    lines += [
-        "    inst = frame.instances",
+        find = emitter.name("find", emitter.ns["finder"](scope, node.key))
+        emitter.emit(1, "frame = start")
+        emitter.emit(1, f"if frame.name != {scope!r}:")
+        emitter.emit(2, f"frame = {find}(start)")
+    for line in (
+        "inst = frame.instances",
+        f"v0 = inst.get({key}, MISSING)",
+        "if v0 is not MISSING:",
+        "    return v0",
+        "with frame.lock:",
         f"    v0 = inst.get({key}, MISSING)",
         "    if v0 is not MISSING:",
         "        return v0",
-        "    with frame.lock:",
-        f"        v0 = inst.get({key}, MISSING)",
-        "        if v0 is not MISSING:",
-        "            return v0",
-        "        pending = frame.pending",
-        f"        if pending and {key} in pending:",
-        f"            raise await_error({key}, (), BUSY)",
-        "        local = []",
-        "        try:",
-    ]
+        "    pending = frame.pending",
+        f"    if pending and {key} in pending:",
+        f"        raise await_error({key}, (), BUSY)",
+        "    local = []",
+        "    try:",
+    ):
+        emitter.emit(1, line)
     emitter.hoist(node, 3, ())
     emitter.construct(node, "v0", key, 3, (), cached=True)
-    lines += emitter.lines
-    lines += [
-        "        except BaseException as exc:",
-        f"            failed(frame, local, exc, {key})",
-        "            raise",
-        "        if local:",
-        "            frame.adopt(local)",
-        "        return v0",
-    ]
-    return _compile(["def build(start, created=None):", *lines], emitter.ns, node)
+    for line in (
+        "    except BaseException as exc:",
+        f"        failed(frame, local, exc, {key})",
+        "        raise",
+        "    if local:",
+        "        frame.adopt(local)",
+        "    return v0",
+    ):
+        emitter.emit(1, line)
 
 
 def _compile(lines: list[str], ns: dict[str, Any], node: Node) -> Build:

@@ -624,24 +624,14 @@ class InjectQ:
     # -- closing -----------------------------------------------------------------------
 
     def _open_records(self) -> list[Record]:
-        records: list[Record] = []
-        for scopes in self._scopes.custom.values():
-            for state in [*scopes.states.values(), *scopes.ending]:
-                records += state.records
-        return records + self._root.records
+        return self._scopes.open_records() + self._root.records
+
+    def _ours(self, key: Hashable) -> bool:
+        return key in self._plans or key in self._bindings
 
     def _close_steps(self, is_async: bool) -> Steps[list[Exception]]:
-        errors: list[Exception] = []
-        for scopes in self._scopes.custom.values():
-            doomed = [*scopes.states.values(), *scopes.ending]
-            scopes.manager._container_closed(list(scopes.states))
-            scopes.states.clear()
-            scopes.ending = []
-            for state in doomed:
-                errors += yield from finalize(state.records, is_async=is_async)
-                built = [k for k in state.storage if k in self._plans or k in self._bindings]
-                for key in built:  # never hand out what was just finalized
-                    state.storage.pop(key, None)
+        """Custom scopes first (they are shorter-lived), then the singletons."""
+        errors = yield from self._scopes.close_steps(is_async, self._ours)
         errors += yield from finalize(self._root.records, is_async=is_async)
         self._root.instances.clear()
         self._forget_plans()

@@ -4,7 +4,7 @@ captive dependencies, the active container (behaviour.md §2 and §3)."""
 import functools
 import inspect
 from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import anyio
 import pytest
@@ -725,3 +725,18 @@ async def test_the_active_container_is_local_to_the_task_that_set_it() -> None:
 
     assert seen
     assert seen[0] is not mine
+
+
+def test_a_subclass_that_overrides_get_is_called() -> None:
+    """A container subclass's own ``get`` is used, not bypassed by the built-singleton fast path."""
+    calls: list[object] = []
+
+    class Audited(InjectQ):
+        def get(self, key: Any) -> Any:
+            calls.append(key)
+            return super().get(key)
+
+    container = Audited()
+    container.bind_instance("greeting", "hello")
+    assert container.get("greeting") == "hello"
+    assert calls == ["greeting"]

@@ -154,11 +154,12 @@ class InjectQ:
         self._root.pending = {}
         self._scoped_lock = threading.RLock()  # builds in request scopes (threads may share one)
         self._recently_left: collections.deque[ScopeHandle] = collections.deque(maxlen=64)
-        # Already-built singletons and bound instances, by key.  While no override is
-        # active, ``get`` is this dict's C-level ``__getitem__``; a miss falls through
-        # ``__missing__`` to the full resolution.
+        # Already-built singletons and bound instances, by key.  ``get`` is this dict's
+        # C-level ``__getitem__`` (unless a subclass overrides ``get``); a miss falls
+        # through ``__missing__`` to the full resolution.
         self._ready = _Ready(self)
-        object.__setattr__(self, "get", self._ready.__getitem__)
+        if type(self).get is InjectQ.get:
+            object.__setattr__(self, "get", self._ready.__getitem__)
         self._scope_var: ContextVar[Frame] = ContextVar("injectq.scope", default=self._root)
         self._scopes = ScopeRegistry()
         self.factories: MutableMapping[Hashable, Callable[..., Any]] = _Factories(self)
@@ -492,7 +493,7 @@ class InjectQ:
     def get(self, key: Any) -> Any: ...
     def get(self, key: Any) -> Any:
         """Resolve ``key`` in the current scope (sync)."""
-        return self._get(key)  # pragma: no cover - replaced per instance by the fast path
+        return self._get(key)  # the fast path replaces this per instance (see __init__)
 
     @overload
     async def aget(self, key: type[T], *, concurrent: bool = False) -> T: ...

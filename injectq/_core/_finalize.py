@@ -8,8 +8,9 @@ async driver awaits each one; the sync driver runs the same steps and refuses
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Hashable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Generator, Hashable
 from typing import Any, TypeVar
 
 import anyio
@@ -136,26 +137,32 @@ def drive_sync(steps: Steps[T], refuse: Callable[[], BaseException]) -> T:
     raise refuse()
 
 
-async def drive_async(steps: Steps[T]) -> T:
-    """Run ``steps``, awaiting every awaitable they hand over."""
-    try:
-        awaitable = steps.send(None)
-        while True:
-            try:
-                result = await awaitable
-            except BaseException as exc:
-                awaitable = steps.throw(exc)
-            else:
-                awaitable = steps.send(result)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+async def drive_async(steps: Steps[T], *, shield: bool = False) -> T:
+    """Run ``steps``, awaiting every awaitable they hand over.
+
+    With ``shield``, inside a shielded cancel scope: teardown is never cut short.
+    """
+    with anyio.CancelScope(shield=True) if shield else _NOT_SHIELDED:
+        try:
+            awaitable = steps.send(None)
+            while True:
+                try:
+                    result = await awaitable
+                except BaseException as exc:
+                    awaitable = steps.throw(exc)
+                else:
+                    awaitable = steps.send(result)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+    raise AssertionError("unreachable: a cancel scope does not swallow these exceptions")
 
 
-async def drive_shielded(steps: Steps[T]) -> T:
-    """``drive_async`` inside a shielded cancel scope: teardown is never cut short."""
-    with anyio.CancelScope(shield=True):
-        return await drive_async(steps)
-    raise AssertionError("unreachable: a shielded scope does not swallow exceptions")
+_NOT_SHIELDED = contextlib.nullcontext()
+
+
+def drive_shielded(steps: Steps[T]) -> Coroutine[Any, Any, T]:
+    """``drive_async`` in a shielded cancel scope (a coroutine to await)."""
+    return drive_async(steps, shield=True)
 
 
 def _awaited_in_async_exit(record: Record) -> bool:
@@ -177,21 +184,14 @@ def _awaited_in_async_exit(record: Record) -> bool:
 _AWAITED: dict[type, bool] = {}
 
 
-async def finalize_async(records: list[Record]) -> list[Exception]:
-    """Finalize for an async exit: in a shielded scope when some teardown must be awaited.
+def finalize_async(records: list[Record]) -> Coroutine[Any, Any, list[Exception]]:
+    """Finalize for an async exit (a coroutine to await), shielded when something awaits.
 
     Teardown that never awaits cannot be interrupted by a cancellation, so it runs
     without entering a cancel scope (which is not cheap, on trio above all).
     """
-    for record in records:
-        if _awaited_in_async_exit(record):
-            with anyio.CancelScope(shield=True):
-                return await drive_async(finalize(records, is_async=True))
-    return drive_sync(finalize(records, is_async=True), _not_awaited)
-
-
-def _not_awaited() -> BaseException:  # pragma: no cover - finalize_async checked first
-    return AssertionError("a teardown needed an await after all")
+    shield = any(_awaited_in_async_exit(record) for record in records)
+    return drive_async(finalize(records, is_async=True), shield=shield)
 
 
 def conclude(errors: list[Exception], block_exc: BaseException | None, what: str) -> None:

@@ -1,10 +1,13 @@
-"""Compile, part two: generate the sync builder of a key as straight-line code.
+"""Compile, part two: generate a key's builders as straight-line code.
 
-A builder resolves a key's whole subgraph in one Python function: every
-dependency that lives in the same frame (or is transient) is inlined, with
-its cache check written out; dependencies living elsewhere (singletons seen
-from a scope, outer custom scopes, async factories) are called through their
-own builders.  One lock is taken per top-level build, not one per node.
+One template writes both variants.  A sync builder resolves a key's whole
+subgraph in one Python function: every dependency that lives in the same frame
+(or is transient) is inlined, with its cache check written out; dependencies
+living elsewhere (singletons seen from a scope, outer custom scopes, async
+factories) are called through their own builders.  One lock is taken per
+top-level build, not one per node.  An async builder writes out, in place,
+the build of each async factory its graph needs (marking the key pending in
+its frame so concurrent asks wait for one build), then the same sync body.
 
 The generated source for ``Handler(Service(Repo(Session)))`` in the request
 scope looks like this (simplified)::

@@ -8,10 +8,10 @@ node gets:
   ``_codegen``) for a node whose own provider is sync, even when something in
   its graph is async (it then works once those parts are cached); for an
   async factory, its cached instance or a clear "use aget" error;
-* ``abuild``, async, when anything in its graph must be awaited: an async
-  factory is built by a closure that awaits it (once per frame, however many
-  tasks ask); any other node first awaits the cached async factories of its
-  graph (its *prereqs*) and then runs the very same sync ``build``.
+* ``abuild``, async, when anything in its graph must be awaited, generated
+  from the same template: an async factory is awaited in place (once per
+  frame, however many tasks ask); any other node first awaits the cached async
+  factories of its graph (its *prereqs*) and then runs the same sync body.
 
 ``start`` is the innermost active scope (the container's own frame when none
 is); ``created`` collects the teardown records of uncached objects built along

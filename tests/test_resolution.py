@@ -740,3 +740,23 @@ def test_a_subclass_that_overrides_get_is_called() -> None:
     container.bind_instance("greeting", "hello")
     assert container.get("greeting") == "hello"
     assert calls == ["greeting"]
+
+
+class _AsyncClosing:
+    closed = False
+
+    async def aclose(self) -> None:
+        await anyio.lowlevel.checkpoint()
+        type(self).closed = True
+
+
+@pytest.mark.anyio
+async def test_async_with_test_container_awaits_async_teardown_at_the_end() -> None:
+    """``async with test_container()`` is active inside and closes with aclose() at the end."""
+    _AsyncClosing.closed = False
+    async with test_container() as container:
+        assert InjectQ.get_instance() is container
+        container.bind(_AsyncClosing)
+        await container.aget(_AsyncClosing)
+    assert _AsyncClosing.closed
+    assert InjectQ.get_instance() is not container

@@ -108,11 +108,20 @@ class _Emitter:
         """
         inner = (*path, node.key)
         for _, dep in node.args:
-            if self.same_frame(dep) and id(dep) not in self.known:
+            if id(dep) in self.known:
+                continue
+            if self.same_frame(dep):
                 self.hoist(dep, indent, inner)
                 self.cached(dep, indent, inner)
             elif self.inlined(dep):
                 self.hoist(dep, indent, inner)
+            elif dep.own_async and dep.scope == self.frame_name != TRANSIENT:
+                # an async factory of this frame: built already (by aget), or a clear error
+                v = self.var()
+                self.emit(indent, f"{v} = inst.get({self.name('k', dep.key)}, MISSING)")
+                self.emit(indent, f"if {v} is MISSING:")
+                self.call_other(dep, v, indent + 1, inner)
+                self.known[id(dep)] = v
 
     def cached(self, node: Node, indent: int, path: tuple[Hashable, ...]) -> None:
         v = self.var()
@@ -134,8 +143,9 @@ class _Emitter:
             return self.name("c", node.const)
         if self.is_async and node.is_async:
             return self.async_value(node, indent, path)
-        if self.same_frame(node):
-            return self.known[id(node)]
+        known = self.known.get(id(node))
+        if known is not None:
+            return known
         if self.inlined(node):
             v = self.var()
             self.construct(node, v, self.name("k", node.key), indent, path, cached=False)

@@ -190,8 +190,14 @@ def finalize_async(records: list[Record]) -> Coroutine[Any, Any, list[Exception]
     Teardown that never awaits cannot be interrupted by a cancellation, so it runs
     without entering a cancel scope (which is not cheap, on trio above all).
     """
-    shield = any(_awaited_in_async_exit(record) for record in records)
-    return drive_async(finalize(records, is_async=True), shield=shield)
+    return drive_async(finalize(records, is_async=True), shield=_some_awaited(records))
+
+
+def _some_awaited(records: list[Record]) -> bool:
+    for record in records:  # noqa: SIM110 - a loop, not a generator, on this hot path
+        if _awaited_in_async_exit(record):
+            return True
+    return False
 
 
 def conclude(errors: list[Exception], block_exc: BaseException | None, what: str) -> None:

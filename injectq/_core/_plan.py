@@ -241,12 +241,13 @@ def _await_error(
 
 def _needs_await(node: Node, find: Callable[[Frame], Frame]) -> Build:
     """The sync builder of an async factory: its cached instance, or a clear refusal."""
-    key = node.key
-    cached = node.scope != TRANSIENT
+    key, name = node.key, node.scope
+    cached = name != TRANSIENT
 
     def build(start: Frame, created: list[Record] | None = None) -> Any:
         if cached:
-            value = find(start).instances.get(key, MISSING)
+            frame = start if start.name == name else find(start)
+            value = frame.instances.get(key, MISSING)
             if value is not MISSING:
                 return value
         raise _await_error(key, ())

@@ -234,7 +234,10 @@ class _Emitter:
         self.awaited.pop()
         self.local, self.frame = saved
         self.emit(i + 2, f"if {local}:")
-        self.emit(i + 3, f"{frame}.adopt({local})")
+        self.emit(i + 3, f"if {frame}.is_async:")
+        self.emit(i + 4, f"{frame}.records += {local}")
+        self.emit(i + 3, "else:")
+        self.emit(i + 4, f"{frame}.adopt({local})")
         self.emit(i + 1, "except BaseException as exc:")
         self.emit(i + 2, f"await failed_async({local}, exc, {key})")
         self.emit(i + 2, "raise")

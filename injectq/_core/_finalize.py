@@ -190,14 +190,12 @@ def finalize_async(records: list[Record]) -> Coroutine[Any, Any, list[Exception]
     Teardown that never awaits cannot be interrupted by a cancellation, so it runs
     without entering a cancel scope (which is not cheap, on trio above all).
     """
-    return drive_async(finalize(records, is_async=True), shield=_some_awaited(records))
-
-
-def _some_awaited(records: list[Record]) -> bool:
-    for record in records:  # noqa: SIM110 - a loop, not a generator, on this hot path
-        if _awaited_in_async_exit(record):
-            return True
-    return False
+    shield = False
+    for record in records:  # a loop, not any(...): this runs at every async exit
+        if record[0] == AGEN or _awaited_in_async_exit(record):
+            shield = True
+            break
+    return drive_async(finalize(records, is_async=True), shield=shield)
 
 
 def conclude(errors: list[Exception], block_exc: BaseException | None, what: str) -> None:

@@ -17,6 +17,7 @@ import anyio
 
 from .asgi import TaskGroupMiddleware, make_app, respond
 from .contender import ASGIApp, Backend, Contender, Role, SingletonCall
+from .floor import floor_request
 from .workload import (
     Cache,
     CatalogService,
@@ -30,7 +31,7 @@ from .workload import (
     UserService,
 )
 
-__all__ = ["Plain", "SameShape"]
+__all__ = ["Floor", "Plain", "SameShape"]
 
 
 class Plain(Contender):
@@ -103,6 +104,27 @@ class Plain(Contender):
                 await session.disconnect()
 
         return make_app(endpoint)
+
+
+class Floor(Plain):
+    name = "floor"
+    notes = (
+        "sync_request only: a hand-written scope object with a ContextVar, a lock, a cache"
+        " and generator teardown, and nothing else (benchmarks/floor.py): what a sync"
+        " scope's guarantees cost before any container work",
+    )
+
+    def singleton(self) -> SingletonCall:
+        return Contender.singleton(self)
+
+    def sync_request(self) -> Callable[[], RequestHandler]:
+        return floor_request(self.settings, self.engine, self.cache)
+
+    def async_request(self, backend: Backend) -> Callable[[], Awaitable[RequestHandler]]:
+        return Contender.async_request(self, backend)
+
+    def asgi(self, backend: Backend) -> ASGIApp:
+        return Contender.asgi(self, backend)
 
 
 class SameShape(Plain):

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .baselines import Plain, SameShape
+from .baselines import Floor, Plain, SameShape
 from .concurrent import measure_concurrent, render_concurrent
 from .contender import Contender
 from .harness import OPERATIONS, Operation, build_cells, check, measure
@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
 def _select(
     only: Sequence[str], parser: argparse.ArgumentParser
 ) -> tuple[list[Contender], list[Operation]]:
-    contender_types: list[type[Contender]] = [Plain, SameShape, InjectQContender, *PEERS]
+    contender_types: list[type[Contender]] = [Plain, Floor, SameShape, InjectQContender, *PEERS]
     names = {cls.name for cls in contender_types if cls.role != "baseline"}
     op_names = {op.id for op in OPERATIONS} | {"asyncio", "trio", "concurrent"}
     unknown = [name for name in only if name not in names | op_names]

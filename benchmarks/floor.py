@@ -1,0 +1,79 @@
+"""The floor of a sync request scope: what its guarantees cost with no container at all.
+
+The ``floor`` baseline (in the sync_request table) is a hand-written request
+that does only what injectq's contract requires of a sync scope and nothing a
+container adds on top: a scope object entered and left with ``with``,
+the current scope in a ``ContextVar``, a lock for threads that share the scope,
+each instance stored in the scope's cache, and the session's generator
+teardown run at exit.  No lookups, no planning, no error handling.  Whatever
+this costs over plain is out of reach of any container that keeps those
+guarantees (see docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Callable, Iterator
+
+from .workload import (
+    Cache,
+    CatalogService,
+    Engine,
+    OrderRepository,
+    ProductRepository,
+    RequestHandler,
+    Session,
+    Settings,
+    UserRepository,
+    UserService,
+    session_factory,
+)
+
+__all__ = ["floor_request"]
+
+_CURRENT: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar("floor", default=None)
+_LOCK = threading.RLock()
+
+
+class _Scope:
+    __slots__ = ("instances", "parent", "records", "state", "token")
+
+    def __init__(self) -> None:
+        self.instances: dict[type, object] = {}
+        self.records: list[Iterator[Session]] = []
+        self.state = 0
+
+    def __enter__(self) -> _Scope:
+        self.parent = _CURRENT.get()
+        self.token = _CURRENT.set(self)
+        self.state = 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.state = 2
+        _CURRENT.reset(self.token)
+        for gen in reversed(self.records):
+            for _ in gen:  # run the teardown after the yield
+                pass
+
+
+def floor_request(settings: Settings, engine: Engine, cache: Cache) -> Callable[[], RequestHandler]:
+    """The request with only what a sync scope's guarantees cost."""
+
+    def request() -> RequestHandler:
+        with _Scope() as scope, _LOCK:
+            inst = scope.instances
+            gen = session_factory(engine)
+            session = next(gen)
+            scope.records.append(gen)
+            inst[Session] = session
+            orders = inst[OrderRepository] = OrderRepository(session)
+            users = inst[UserRepository] = UserRepository(session)
+            products = inst[ProductRepository] = ProductRepository(session)
+            user_service = inst[UserService] = UserService(users, orders)
+            catalog = inst[CatalogService] = CatalogService(products, orders, cache)
+            handler = inst[RequestHandler] = RequestHandler(settings, user_service, catalog)
+            return handler
+
+    return request

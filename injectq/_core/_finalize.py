@@ -11,11 +11,14 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Generator, Hashable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
 from ._errors import BindingError, FinalizationError, ScopeError, describe_key
+
+if TYPE_CHECKING:
+    from anyio import CancelScope
 
 __all__ = [
     "AGEN",
@@ -137,32 +140,43 @@ def drive_sync(steps: Steps[T], refuse: Callable[[], BaseException]) -> T:
     raise refuse()
 
 
-async def drive_async(steps: Steps[T], *, shield: bool = False) -> T:
+async def drive_async(
+    steps: Steps[T], *, shield: bool = False, within: CancelScope | None = None
+) -> T:
     """Run ``steps``, awaiting every awaitable they hand over.
 
-    With ``shield``, inside a shielded cancel scope: teardown is never cut short.
+    With ``shield``, shielded from cancellation so teardown is never cut short:
+    by ``within`` (a cancel scope the caller is inside, shielded for the time
+    being) when given, else by a new shielded cancel scope.
     """
-    with anyio.CancelScope(shield=True) if shield else _NOT_SHIELDED:
-        try:
-            awaitable = steps.send(None)
-            while True:
-                try:
-                    result = await awaitable
-                except BaseException as exc:
-                    awaitable = steps.throw(exc)
-                else:
-                    awaitable = steps.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+    if within is not None:
+        shield = False
+        within.shield = True
+    try:
+        with anyio.CancelScope(shield=True) if shield else _NOT_SHIELDED:
+            try:
+                awaitable = steps.send(None)
+                while True:
+                    try:
+                        result = await awaitable
+                    except BaseException as exc:
+                        awaitable = steps.throw(exc)
+                    else:
+                        awaitable = steps.send(result)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+    finally:
+        if within is not None:
+            within.shield = False
     raise AssertionError("unreachable: a cancel scope does not swallow these exceptions")
 
 
 _NOT_SHIELDED = contextlib.nullcontext()
 
 
-def drive_shielded(steps: Steps[T]) -> Coroutine[Any, Any, T]:
-    """``drive_async`` in a shielded cancel scope (a coroutine to await)."""
-    return drive_async(steps, shield=True)
+def drive_shielded(steps: Steps[T], within: CancelScope | None = None) -> Coroutine[Any, Any, T]:
+    """``drive_async``, shielded (by ``within`` when given; a coroutine to await)."""
+    return drive_async(steps, shield=True, within=within)
 
 
 def _awaited_in_async_exit(record: Record) -> bool:
@@ -184,18 +198,19 @@ def _awaited_in_async_exit(record: Record) -> bool:
 _AWAITED: dict[type, bool] = {}
 
 
-def finalize_async(records: list[Record]) -> Coroutine[Any, Any, list[Exception]]:
+def finalize_async(
+    records: list[Record], within: CancelScope | None = None
+) -> Coroutine[Any, Any, list[Exception]]:
     """Finalize for an async exit (a coroutine to await), shielded when something awaits.
 
     Teardown that never awaits cannot be interrupted by a cancellation, so it runs
-    without entering a cancel scope (which is not cheap, on trio above all).
+    unshielded (a cancel scope is not cheap, on trio above all).  The shield is
+    ``within`` (a cancel scope the caller is inside) when given, else a new one.
     """
-    shield = False
     for record in records:  # a loop, not any(...): this runs at every async exit
         if record[0] == AGEN or _awaited_in_async_exit(record):
-            shield = True
-            break
-    return drive_async(finalize(records, is_async=True), shield=shield)
+            return drive_async(finalize(records, is_async=True), shield=True, within=within)
+    return drive_async(finalize(records, is_async=True))
 
 
 def conclude(errors: list[Exception], block_exc: BaseException | None, what: str) -> None:

@@ -73,6 +73,8 @@ class _Emitter:
         self.is_async = False
         # async mode: id(node) -> variable of an async factory already awaited, per block
         self.awaited: list[dict[int, str]] = [{}]
+        # while writing the fresh-frame variant: the keys it builds without looking
+        self.fresh: set[Hashable] | None = None
 
     def name(self, prefix: str, value: Any) -> str:
         self.count += 1
@@ -126,13 +128,18 @@ class _Emitter:
     def cached(self, node: Node, indent: int, path: tuple[Hashable, ...]) -> None:
         v = self.var()
         key = self.name("k", node.key)
-        self.emit(indent, f"{v} = inst.get({key}, MISSING)")
-        self.emit(indent, f"if {v} is MISSING:")
-        self.emit(indent + 1, f"if pending and {key} in pending:")
-        self.emit(
-            indent + 2, f"raise await_error({key}, {self.name('p', (*path, node.key))}, BUSY)"
-        )
-        self.construct(node, v, key, indent + 1, path, cached=True)
+        if self.fresh is not None:  # known absent: build it, no look-up
+            self.fresh.add(node.key)
+            self.construct(node, v, key, indent, path, cached=True)
+        else:
+            self.emit(indent, f"{v} = inst.get({key}, MISSING)")
+            self.emit(indent, f"if {v} is MISSING:")
+            self.emit(indent + 1, f"if pending and {key} in pending:")
+            self.emit(
+                indent + 2,
+                f"raise await_error({key}, {self.name('p', (*path, node.key))}, BUSY)",
+            )
+            self.construct(node, v, key, indent + 1, path, cached=True)
         self.known[id(node)] = v
 
     # -- one value ------------------------------------------------------------------------
@@ -273,7 +280,10 @@ class _Emitter:
         if node.teardown == GENERATOR:
             gen = self.var("g")
             self.emit(indent, f"{gen} = {call}")
-            self.emit(indent, f"{v} = first({gen}, {key})")
+            self.emit(indent, "try:")
+            self.emit(indent + 1, f"{v} = next({gen})")
+            self.emit(indent, "except StopIteration:")
+            self.emit(indent + 1, f"raise no_yield({key}, 'generator') from None")
             self.record(f"(GEN, {gen}, {key})", indent, cached, plain=True)
         else:
             self.emit(indent, f"{v} = {call}")
@@ -412,7 +422,6 @@ def _sync_body(emitter: _Emitter, node: Node) -> None:
         emitter.construct(node, v, key, 1, (), cached=False)
         emitter.emit(1, f"return {v}")
         return
-    emitter.known[id(node)] = "v0"
     if scope == SINGLETON:
         emitter.emit(1, "frame = ROOT")
     else:
@@ -426,27 +435,51 @@ def _sync_body(emitter: _Emitter, node: Node) -> None:
         "if v0 is not MISSING:",
         "    return v0",
         "with frame.lock:",
-        f"    v0 = inst.get({key}, MISSING)",
-        "    if v0 is not MISSING:",
-        "        return v0",
         "    pending = frame.pending",
-        f"    if pending and {key} in pending:",
-        f"        raise await_error({key}, (), BUSY)",
-        "    local = []",
-        "    try:",
     ):
         emitter.emit(1, line)
+    # Twice: first for a frame that holds none of the instances this build caches
+    # (a fresh scope, most often), which builds them all without a look-up; then
+    # the general variant, which looks each one up first.
+    fresh: set[Hashable] = {node.key}  # another thread may have built it by now
+    emitter.fresh = fresh
+    fresh_at = len(emitter.lines)
+    emitter.emit(2, "local = []")
+    _cached_top(emitter, node, key)
+    emitter.fresh = None
+    emitter.lines.insert(
+        fresh_at,
+        f"        if not pending and {emitter.name('fresh', frozenset(fresh))}.isdisjoint(inst):",
+    )
+    emitter.lines[fresh_at + 1 :] = ["    " + line for line in emitter.lines[fresh_at + 1 :]]
+    emitter.emit(2, "else:")
+    general_at = len(emitter.lines)
+    for line in (
+        f"v0 = inst.get({key}, MISSING)",
+        "if v0 is not MISSING:",
+        "    return v0",
+        f"if pending and {key} in pending:",
+        f"    raise await_error({key}, (), BUSY)",
+        "local = []",
+    ):
+        emitter.emit(2, line)
+    _cached_top(emitter, node, key)
+    emitter.lines[general_at:] = ["    " + line for line in emitter.lines[general_at:]]
+    emitter.emit(2, "if local:")
+    emitter.emit(3, "frame.adopt(local)")
+    emitter.emit(2, "return v0")
+
+
+def _cached_top(emitter: _Emitter, node: Node, key: str) -> None:
+    """The build of a cached top node ``v0`` and all it needs, in ``try``."""
+    emitter.known.clear()
+    emitter.known[id(node)] = "v0"
+    emitter.emit(2, "try:")
     emitter.hoist(node, 3, ())
     emitter.construct(node, "v0", key, 3, (), cached=True)
-    for line in (
-        "    except BaseException as exc:",
-        f"        failed(frame, local, exc, {key})",
-        "        raise",
-        "    if local:",
-        "        frame.adopt(local)",
-        "    return v0",
-    ):
-        emitter.emit(1, line)
+    emitter.emit(2, "except BaseException as exc:")
+    emitter.emit(3, f"failed(frame, local, exc, {key})")
+    emitter.emit(3, "raise")
 
 
 def _compile(lines: list[str], ns: dict[str, Any], node: Node) -> Build:

@@ -8,7 +8,6 @@ async driver awaits each one; the sync driver runs the same steps and refuses
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Generator, Hashable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -97,9 +96,9 @@ def finalize(records: list[Record], *, is_async: bool) -> Steps[list[Exception]]
         kind, obj, key = records.pop()
         try:
             if kind == GEN:
-                try:
-                    next(obj)
-                except StopIteration:
+                for _ in obj:  # runs the teardown; ending it raises no StopIteration here
+                    break
+                else:
                     continue
                 obj.close()
                 raise BindingError(
@@ -149,29 +148,26 @@ async def drive_async(
     by ``within`` (a cancel scope the caller is inside, shielded for the time
     being) when given, else by a new shielded cancel scope.
     """
-    if within is not None:
-        shield = False
+    if within is None:
+        if shield:
+            with anyio.CancelScope(shield=True):
+                return await drive_async(steps)
+    else:
         within.shield = True
     try:
-        with anyio.CancelScope(shield=True) if shield else _NOT_SHIELDED:
+        awaitable = steps.send(None)
+        while True:
             try:
-                awaitable = steps.send(None)
-                while True:
-                    try:
-                        result = await awaitable
-                    except BaseException as exc:
-                        awaitable = steps.throw(exc)
-                    else:
-                        awaitable = steps.send(result)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
+                result = await awaitable
+            except BaseException as exc:
+                awaitable = steps.throw(exc)
+            else:
+                awaitable = steps.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
     finally:
         if within is not None:
             within.shield = False
-    raise AssertionError("unreachable: a cancel scope does not swallow these exceptions")
-
-
-_NOT_SHIELDED = contextlib.nullcontext()
 
 
 def drive_shielded(steps: Steps[T], within: CancelScope | None = None) -> Coroutine[Any, Any, T]:

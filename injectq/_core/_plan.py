@@ -142,20 +142,9 @@ def scope_id_node(name: str) -> Node:
     return node
 
 
-def _first(gen: Any, key: Hashable) -> Any:
-    try:
-        return next(gen)
-    except StopIteration:
-        raise InjectionError(
-            f"the generator factory of {describe_key(key)} returned without yielding",
-            key=key,
-            fix="yield the value once; put teardown after the yield",
-        ) from None
-
-
-def _no_yield(key: Hashable) -> InjectionError:
+def _no_yield(key: Hashable, kind: str = "async generator") -> InjectionError:
     return InjectionError(
-        f"the async generator factory of {describe_key(key)} returned without yielding",
+        f"the {kind} factory of {describe_key(key)} returned without yielding",
         key=key,
         fix="yield the value once; put teardown after the yield",
     )
@@ -358,7 +347,6 @@ def compile_binding(
         node.peek = _peeker(node.scope, key, root)
     helpers: dict[str, Any] = {
         "MISSING": MISSING,
-        "first": _first,
         "adopt": _adopt,
         "failed": _failed_in,
         "failed_async": _failed_async,

@@ -760,3 +760,50 @@ async def test_async_with_test_container_awaits_async_teardown_at_the_end() -> N
         await container.aget(_AsyncClosing)
     assert _AsyncClosing.closed
     assert InjectQ.get_instance() is not container
+
+
+class _Conn:
+    pass
+
+
+class _Repo:
+    def __init__(self, conn: _Conn) -> None:
+        self.conn = conn
+
+
+class _Service:
+    def __init__(self, repo: _Repo, conn: _Conn) -> None:
+        self.repo, self.conn = repo, conn
+
+
+class _Unrelated:
+    pass
+
+
+def _service_container() -> InjectQ:
+    container = InjectQ()
+    for cls in (_Conn, _Repo, _Service, _Unrelated):
+        container.bind(cls, scope="scoped")
+    return container
+
+
+def test_a_graph_reuses_what_the_scope_already_holds_of_it() -> None:
+    """Parts of a graph resolved earlier in the scope are used, not built again."""
+    container = _service_container()
+    with container.scope() as scope:
+        repo = scope.get(_Repo)
+        service = scope.get(_Service)
+        assert service.repo is repo
+        assert service.conn is repo.conn
+        assert scope.get(_Conn) is repo.conn
+
+
+def test_a_graph_is_built_whole_in_a_scope_holding_only_unrelated_instances() -> None:
+    """Unrelated instances in the scope do not stop one graph from sharing its parts."""
+    container = _service_container()
+    with container.scope() as scope:
+        unrelated = scope.get(_Unrelated)
+        service = scope.get(_Service)
+        assert service.conn is service.repo.conn
+        assert scope.get(_Repo) is service.repo
+        assert scope.get(_Unrelated) is unrelated

@@ -109,9 +109,10 @@ class Plain(Contender):
 class Floor(Plain):
     name = "floor"
     notes = (
-        "sync_request only: a hand-written scope object with a ContextVar, a lock, a cache"
-        " and generator teardown, and nothing else (benchmarks/floor.py): what a sync"
-        " scope's guarantees cost before any container work",
+        "sync_request only: a hand-written scope object with a ContextVar, a get() that"
+        " checks the scope is active and its cache, then finds the key's builder in a dict,"
+        " a lock, a cache and generator teardown, and nothing else (benchmarks/floor.py):"
+        " what a sync scope's guarantees and API cost before any container work",
     )
 
     def singleton(self) -> SingletonCall:

@@ -1,13 +1,22 @@
 """The floor of a sync request scope: what its guarantees cost with no container at all.
 
 The ``floor`` baseline (in the sync_request table) is a hand-written request
-that does only what injectq's contract requires of a sync scope and nothing a
-container adds on top: a scope object entered and left with ``with``,
-the current scope in a ``ContextVar``, a lock for threads that share the scope,
-each instance stored in the scope's cache, and the session's generator
-teardown run at exit.  No lookups, no planning, no error handling.  Whatever
-this costs over plain is out of reach of any container that keeps those
-guarantees (see docs/performance.md).
+that does only what injectq's contract requires of a sync scope, through the
+same calls a user makes (``with scope() as s: s.get(RequestHandler)``), and
+nothing a container adds on top:
+
+- a scope object entered and left with ``with``;
+- the current scope in a ``ContextVar``;
+- ``get`` checking that the scope is active and whether it already holds the
+  key (the contract requires both), then finding the key's one builder in a
+  dict;
+- a lock for threads that share the scope;
+- each instance stored in the scope's cache;
+- the session's generator teardown run at exit.
+
+No other cache checks, no planning, no error handling.  Whatever this costs
+over plain is out of reach of any container that keeps those guarantees (see
+docs/performance.md).
 """
 
 from __future__ import annotations
@@ -57,12 +66,23 @@ class _Scope:
             for _ in gen:  # run the teardown after the yield
                 pass
 
+    def get(self, key: type[RequestHandler]) -> RequestHandler:
+        if self.state != 1:  # a handle used outside its block is an error
+            raise RuntimeError("scope not active")
+        found = self.instances.get(key)  # same scope, same instance
+        if found is not None:
+            return found  # type: ignore[return-value]
+        return _BUILDERS[key](self)
+
+
+_BUILDERS: dict[type, Callable[[_Scope], RequestHandler]] = {}
+
 
 def floor_request(settings: Settings, engine: Engine, cache: Cache) -> Callable[[], RequestHandler]:
     """The request with only what a sync scope's guarantees cost."""
 
-    def request() -> RequestHandler:
-        with _Scope() as scope, _LOCK:
+    def build(scope: _Scope) -> RequestHandler:
+        with _LOCK:
             inst = scope.instances
             gen = session_factory(engine)
             session = next(gen)
@@ -75,5 +95,12 @@ def floor_request(settings: Settings, engine: Engine, cache: Cache) -> Callable[
             catalog = inst[CatalogService] = CatalogService(products, orders, cache)
             handler = inst[RequestHandler] = RequestHandler(settings, user_service, catalog)
             return handler
+
+    _BUILDERS[RequestHandler] = build
+    scope = _Scope
+
+    def request() -> RequestHandler:
+        with scope() as s:
+            return s.get(RequestHandler)
 
     return request

@@ -9,13 +9,14 @@ alone comes out as itself.
 """
 
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from collections.abc import Set as AbstractSet
+from typing import Any
 
 import anyio
 import pytest
 
-from injectq import FinalizationError, InjectQ, Scope, ScopeError
+from injectq import BindingError, FinalizationError, InjectQ, Scope, ScopeError
 
 if sys.version_info < (3, 11):
     from exceptiongroup import ExceptionGroup
@@ -671,3 +672,74 @@ async def test_async_graph_failing_half_way_in_a_scope_finalizes_what_was_built(
         assert type(info.value) is ValueError
         assert log == ["left"]
     assert log == ["left"]
+
+
+class _Yielded:
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+
+def test_a_generator_factory_that_yields_twice_is_a_finalization_error() -> None:
+    """Teardown that reaches a second ``yield`` is stopped there and reported."""
+    log: list[str] = []
+
+    def twice() -> Iterator[_Yielded]:
+        yield _Yielded("first")
+        log.append("teardown reached a second yield")
+        yield _Yielded("second")
+        log.append("never")  # pragma: no cover
+
+    container = InjectQ()
+    container.bind_factory(_Yielded, twice, scope=Scope.SCOPED)
+    with pytest.raises(FinalizationError) as info, container.scope():
+        container.get(_Yielded)
+    (error,) = info.value.exceptions
+    assert isinstance(error, BindingError)
+    assert "yielded more than once" in str(error)
+    assert log == ["teardown reached a second yield"]
+
+
+@pytest.mark.anyio
+async def test_an_async_generator_factory_that_yields_twice_is_a_finalization_error() -> None:
+    """The same for an async generator factory: closed at its second yield and reported."""
+    log: list[str] = []
+
+    async def twice() -> AsyncIterator[_Yielded]:
+        yield _Yielded("first")
+        try:
+            yield _Yielded("second")
+        finally:
+            log.append("closed at the second yield")
+
+    container = InjectQ()
+    container.bind_factory(_Yielded, twice, scope=Scope.SCOPED)
+    with anyio.fail_after(5), pytest.raises(FinalizationError) as info:
+        async with container.scope():
+            await container.aget(_Yielded)
+    (error,) = info.value.exceptions
+    assert isinstance(error, BindingError)
+    assert "yielded more than once" in str(error)
+    assert log == ["closed at the second yield"]
+
+
+class _PretendSyncClose:
+    """``close`` is a plain method that hands back a coroutine: only known when called."""
+
+    def __init__(self) -> None:
+        self.awaited = False
+
+    def close(self) -> Coroutine[Any, Any, None]:
+        async def finish() -> None:
+            self.awaited = True  # pragma: no cover - a sync exit never awaits it
+
+        return finish()
+
+
+def test_a_sync_exit_refuses_a_close_that_turns_out_to_need_an_await() -> None:
+    """A sync scope exit whose teardown hands back an awaitable says to use `async with`."""
+    container = InjectQ()
+    container.bind(_PretendSyncClose, scope=Scope.SCOPED)
+    with pytest.raises(ScopeError, match="async with") as info, container.scope():
+        built = container.get(_PretendSyncClose)
+    assert "needs to await" in str(info.value)
+    assert not built.awaited

@@ -32,6 +32,7 @@ __all__ = [
     "finalize_async",
     "has_teardown",
     "only_async_teardown",
+    "run_sync",
 ]
 
 T = TypeVar("T")
@@ -89,9 +90,15 @@ def _teardown_method(obj: object, key: Hashable, is_async: bool) -> Callable[[],
     )
 
 
-def finalize(records: list[Record], *, is_async: bool) -> Steps[list[Exception]]:
-    """Finalize ``records`` last-first, each exactly once; return the failures."""
-    errors: list[Exception] = []
+def finalize(
+    records: list[Record], *, is_async: bool, errors: list[Exception] | None = None
+) -> Steps[list[Exception]]:
+    """Finalize ``records`` last-first, each exactly once; return the failures.
+
+    The failures are also added to ``errors`` when given (see ``run_sync``).
+    """
+    if errors is None:
+        errors = []
     while records:
         kind, obj, key = records.pop()
         try:
@@ -132,11 +139,27 @@ def drive_sync(steps: Steps[T], refuse: Callable[[], BaseException]) -> T:
         awaitable = steps.send(None)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
+    raise _refused(steps, awaitable, refuse)
+
+
+def run_sync(steps: Steps[Any], refuse: Callable[[], BaseException]) -> None:
+    """``drive_sync`` for steps that report through an argument: no return value to fetch.
+
+    A ``for`` loop ends a generator without raising ``StopIteration``, which is
+    what makes this cheaper on the path of every sync scope exit.
+    """
+    for awaitable in steps:
+        raise _refused(steps, awaitable, refuse)
+
+
+def _refused(
+    steps: Steps[Any], awaitable: Awaitable[Any], refuse: Callable[[], BaseException]
+) -> BaseException:
     close = getattr(awaitable, "close", None)
     if close is not None:
         close()  # an un-awaited coroutine would warn
     steps.close()
-    raise refuse()
+    return refuse()
 
 
 async def drive_async(

@@ -32,6 +32,7 @@ from ._finalize import (
     finalize,
     finalize_async,
     record_needs_await,
+    run_sync,
 )
 from ._managers import ScopeManager, calling_manager
 from ._plan import missing_prereqs
@@ -295,7 +296,8 @@ class ScopeHandle(Frame):
         if self._manager is None:  # a request scope: the frame, then its teardown
             self._leave_frame()
             if self.records:
-                errors = drive_sync(finalize(self.records, is_async=False), self._refuse)
+                errors: list[Exception] = []
+                run_sync(finalize(self.records, is_async=False, errors=errors), self._refuse)
                 if errors:
                     conclude(errors, exc, f"the {self.name!r} scope")
             return

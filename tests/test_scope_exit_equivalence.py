@@ -99,6 +99,13 @@ async def idle() -> None:
     await anyio.lowlevel.checkpoint()
 
 
+async def begin(scope: ScopeLike, spawn: bool) -> None:
+    """How every scenario's block starts: a task started or not, then the connection."""
+    if spawn:
+        scope.start_soon(idle)
+    await scope.aget(Connection)
+
+
 Scenario = Callable[[OpenScope, bool], Awaitable[list[str]]]
 
 
@@ -106,9 +113,7 @@ async def deadline_in_the_block(open_scope: OpenScope, spawn: bool) -> list[str]
     log: list[str] = []
     with anyio.move_on_after(0.01) as timeout:
         async with open_scope(checkpointing_teardown, log) as scope:
-            if spawn:
-                scope.start_soon(idle)
-            await scope.aget(Connection)
+            await begin(scope, spawn)
             await anyio.sleep_forever()
         log.append("after the scope")
     log.append(f"timeout caught: {timeout.cancelled_caught}")
@@ -130,9 +135,7 @@ async def cancelled_during_teardown(open_scope: OpenScope, spawn: bool) -> list[
     async def handle() -> None:
         with request:
             async with open_scope(teardown, log) as scope:
-                if spawn:
-                    scope.start_soon(idle)
-                await scope.aget(Connection)
+                await begin(scope, spawn)
             log.append("right after the scope")
             await anyio.lowlevel.checkpoint()
             log.append("after a checkpoint")
@@ -152,9 +155,7 @@ async def cancel_pending_when_the_block_ends(open_scope: OpenScope, spawn: bool)
     log: list[str] = []
     with anyio.CancelScope() as outer:
         async with open_scope(checkpointing_teardown, log) as scope:
-            if spawn:
-                scope.start_soon(idle)
-            await scope.aget(Connection)
+            await begin(scope, spawn)
             outer.cancel()  # no checkpoint between this and the end of the block
         log.append("right after the scope")
         await anyio.lowlevel.checkpoint()
@@ -168,9 +169,7 @@ async def entered_in_a_cancelled_scope(open_scope: OpenScope, spawn: bool) -> li
     with anyio.CancelScope() as outer:
         outer.cancel()
         async with open_scope(checkpointing_teardown, log) as scope:
-            if spawn:
-                scope.start_soon(idle)
-            await scope.aget(Connection)
+            await begin(scope, spawn)
             log.append("block before its first checkpoint")
             await anyio.lowlevel.checkpoint()
             log.append("block after a checkpoint")
@@ -183,9 +182,7 @@ async def cancelled_right_after_the_scope(open_scope: OpenScope, spawn: bool) ->
     log: list[str] = []
     with anyio.CancelScope() as outer:
         async with open_scope(checkpointing_teardown, log) as scope:
-            if spawn:
-                scope.start_soon(idle)
-            await scope.aget(Connection)
+            await begin(scope, spawn)
         outer.cancel()  # the scope is left: nothing of it may still shield this task
         log.append("right after the cancel")
         await anyio.lowlevel.checkpoint()
@@ -204,9 +201,7 @@ async def teardown_with_its_own_deadline(open_scope: OpenScope, spawn: bool) -> 
 
     with anyio.move_on_after(0.01) as timeout:
         async with open_scope(teardown, log) as scope:
-            if spawn:
-                scope.start_soon(idle)
-            await scope.aget(Connection)
+            await begin(scope, spawn)
             await anyio.sleep_forever()
     log.append(f"timeout caught: {timeout.cancelled_caught}")
     return log

@@ -2,6 +2,7 @@
 
 import abc
 import sys
+from collections.abc import AsyncIterator, Iterator
 
 import anyio
 import pytest
@@ -355,3 +356,48 @@ def test_binding_errors_name_the_key_and_a_fix() -> None:
     message = str(info.value)
     assert "Session" in message
     assert "fix" in message
+
+
+# -- a generator factory that never yields ----------------------------------------------------
+
+
+class _Pool:
+    pass
+
+
+def _empty_pool(ready: bool) -> Iterator[_Pool]:
+    if ready:  # pragma: no cover - never ready here
+        yield _Pool()
+
+
+async def _empty_async_pool(ready: bool) -> AsyncIterator[_Pool]:
+    if ready:  # pragma: no cover - never ready here
+        yield _Pool()
+
+
+def test_a_generator_factory_that_never_yields_is_an_injection_error() -> None:
+    """A generator factory that returns before its ``yield`` names the key and the fix."""
+    container = InjectQ()
+    container.bind_instance(bool, False)
+    container.bind_factory(_Pool, _empty_pool, scope="scoped")
+    with container.scope() as scope, pytest.raises(InjectionError) as info:
+        scope.get(_Pool)
+    message = str(info.value)
+    assert "generator factory of _Pool returned without yielding" in message
+    assert "async generator" not in message
+    assert "yield the value once" in message
+
+
+@pytest.mark.anyio
+async def test_an_async_generator_factory_that_never_yields_is_an_injection_error() -> None:
+    """The same for an async generator factory, on each backend."""
+    container = InjectQ()
+    container.bind_instance(bool, False)
+    container.bind_factory(_Pool, _empty_async_pool, scope="scoped")
+    with anyio.fail_after(5):
+        async with container.scope() as scope:
+            with pytest.raises(InjectionError) as info:
+                await scope.aget(_Pool)
+    message = str(info.value)
+    assert "async generator factory of _Pool returned without yielding" in message
+    assert "yield the value once" in message

@@ -272,21 +272,29 @@ class _Emitter:
     def construct(
         self, node: Node, v: str, key: str, indent: int, path: tuple[Hashable, ...], cached: bool
     ) -> None:
+        """Call ``node``'s provider into ``v`` and keep its teardown record.
+
+        An async factory (only ever written out by ``async_build``) is awaited,
+        an async generator's first value taken with ``await __anext__()``.
+        """
         args, values = self.arguments(node, indent, path)
         call = f"{self.name('f', node.provider)}({args})"
-        if node.own_async:
-            self.construct_awaited(node, v, key, call, values, indent, path)
-            return
+        awaited = node.own_async
         if node.teardown == GENERATOR:
             gen = self.var("g")
+            kind, first, stop, what = (
+                ("AGEN", f"await {gen}.__anext__()", "StopAsyncIteration", "async generator")
+                if awaited
+                else ("GEN", f"next({gen})", "StopIteration", "generator")
+            )
             self.emit(indent, f"{gen} = {call}")
             self.emit(indent, "try:")
-            self.emit(indent + 1, f"{v} = next({gen})")
-            self.emit(indent, "except StopIteration:")
-            self.emit(indent + 1, f"raise no_yield({key}, 'generator') from None")
-            self.record(f"(GEN, {gen}, {key})", indent, cached, plain=True)
+            self.emit(indent + 1, f"{v} = {first}")
+            self.emit(indent, f"except {stop}:")
+            self.emit(indent + 1, f"raise no_yield({key}, {what!r}) from None")
+            self.record(f"({kind}, {gen}, {key})", indent, cached, plain=not awaited)
         else:
-            self.emit(indent, f"{v} = {call}")
+            self.emit(indent, f"{v} = {'await ' if awaited else ''}{call}")
             if node.teardown == CLASS:
                 plain = not only_async_teardown(node.provider)
                 self.record(f"(OBJ, {v}, {key})", indent, cached, plain=plain)
@@ -301,33 +309,6 @@ class _Emitter:
             self.emit(indent, f"inst[{key}] = {v}")
             if node.scope == SINGLETON:
                 self.emit(indent, f"ready[{key}] = {v}")
-
-    def construct_awaited(
-        self,
-        node: Node,
-        v: str,
-        key: str,
-        call: str,
-        values: list[str],
-        indent: int,
-        path: tuple[Hashable, ...],
-    ) -> None:
-        """An async factory: await its coroutine, or its async generator's first value."""
-        if node.teardown == GENERATOR:
-            gen = self.var("g")
-            self.emit(indent, f"{gen} = {call}")
-            self.emit(indent, "try:")
-            self.emit(indent + 1, f"{v} = await {gen}.__anext__()")
-            self.emit(indent, "except StopAsyncIteration:")
-            self.emit(indent + 1, f"raise no_yield({key}) from None")
-            self.emit(indent, f"{self.local}.append((AGEN, {gen}, {key}))")
-            return
-        self.emit(indent, f"{v} = await {call}")
-        aliases = "".join(f" or {v} is {value}" for value in values)
-        self.emit(
-            indent, f"if {v} is not None and not (False{aliases}) and has_teardown(type({v})):"
-        )
-        self.emit(indent + 1, f"{self.local}.append((OBJ, {v}, {key}))")
 
     def record(self, record: str, indent: int, cached: bool, plain: bool) -> None:
         """Keep a teardown record: a cached instance's goes to its frame, after what it used."""

@@ -142,7 +142,7 @@ def scope_id_node(name: str) -> Node:
     return node
 
 
-def _no_yield(key: Hashable, kind: str = "async generator") -> InjectionError:
+def _no_yield(key: Hashable, kind: str) -> InjectionError:
     return InjectionError(
         f"the {kind} factory of {describe_key(key)} returned without yielding",
         key=key,

@@ -23,11 +23,15 @@ scope looks like this (simplified)::
             v3 = inst.get(k3, MISSING)  # Session
             if v3 is MISSING:
                 g3 = f3(b4(start))  # a generator factory, Engine from its builder
-                v3 = first(g3, k3)
+                v3 = next(g3)  # (StopIteration here is an InjectionError)
                 adopt(frame, local, (GEN, g3, k3))
                 inst[k3] = v3
             v2 = f2(v3)  # Repo: transient, inlined
             ...
+
+Under the lock the body is written twice: when the frame holds none of the
+keys it caches (a fresh scope, most often) a variant builds each of them
+without looking it up; otherwise the general one above runs.
 """
 
 from __future__ import annotations
@@ -459,7 +463,7 @@ def _cached_top(emitter: _Emitter, node: Node, key: str) -> None:
     emitter.hoist(node, 3, ())
     emitter.construct(node, "v0", key, 3, (), cached=True)
     emitter.emit(2, "except BaseException as exc:")
-    emitter.emit(3, f"failed(frame, local, exc, {key})")
+    emitter.emit(3, f"failed(local, exc, {key})")
     emitter.emit(3, "raise")
 
 

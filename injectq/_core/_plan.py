@@ -200,10 +200,6 @@ def _adopt(frame: Frame, local: list[Record], record: Record) -> None:
     frame.adopt([record])
 
 
-def _failed_in(frame: Frame, local: list[Record], exc: BaseException, key: Hashable) -> None:
-    _failed_sync(local, exc, key)
-
-
 def _failed_sync(local: list[Record], exc: BaseException, key: Hashable) -> None:
     # what needs an await cannot be finalized here; the refusal that brought us here says so
     local[:] = [record for record in local if not record_needs_await(record)]
@@ -348,7 +344,7 @@ def compile_binding(
     helpers: dict[str, Any] = {
         "MISSING": MISSING,
         "adopt": _adopt,
-        "failed": _failed_in,
+        "failed": _failed_sync,
         "failed_async": _failed_async,
         "wait_for": _wait_for,
         "no_yield": _no_yield,

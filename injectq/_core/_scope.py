@@ -250,12 +250,13 @@ class ScopeHandle(Frame):
                     fix=f"use `async with container.scope({self.name!r}, ...)`",
                 )
 
-    def _close(self, is_async: bool) -> Steps[list[Exception]]:
-        """Leave: the frame, then (a request scope) its records or (a custom one) the manager."""
+    def _close(self, manager: ScopeManager, is_async: bool) -> Steps[list[Exception]]:
+        """Leave a custom scope: the frame, the manager's exit steps, then what it ended.
+
+        (A request scope's exit finalizes its records directly: see ``__exit__``
+        and ``_teardown``.)
+        """
         self._leave_frame()
-        manager = self._manager
-        if manager is None:
-            return (yield from finalize(self.records, is_async=is_async))
         shared = self._shared
         errors: list[Exception] = []
         with calling_manager():
@@ -301,7 +302,7 @@ class ScopeHandle(Frame):
                 if errors:
                     conclude(errors, exc, f"the {self.name!r} scope")
             return
-        errors = drive_sync(self._close(False), self._refuse)
+        errors = drive_sync(self._close(self._manager, False), self._refuse)
         conclude(errors, exc, f"the {self.name!r} scope")
 
     async def __aenter__(self) -> ScopeHandle:
@@ -342,8 +343,8 @@ class ScopeHandle(Frame):
         else:
             # No task to wait for: tear down first, shielded by the group's own
             # cancel scope (a cancel scope less to open and close, which is most of
-            # an exit's cost on trio), then close the group, unshielded again so
-            # its exit stays a checkpoint for outer cancellation.
+            # an exit's cost on trio), then close the group unshielded, as entered;
+            # tests/test_scope_exit_equivalence.py holds both orders to one behaviour.
             errors = await self._teardown(task_group.cancel_scope)
             block_exc = await self._close_group(task_group, exc_type, exc, tb)
         if errors:
@@ -371,7 +372,7 @@ class ScopeHandle(Frame):
     def _teardown(self, shield: CancelScope | None) -> Coroutine[Any, Any, list[Exception]]:
         """Leave the frame and finalize, shielded: by ``shield`` when given, else by a new scope."""
         if self._manager is not None:
-            return drive_shielded(self._close(True), shield)
+            return drive_shielded(self._close(self._manager, True), shield)
         self._leave_frame()
         return finalize_async(self.records, shield)
 

@@ -335,39 +335,27 @@ class ScopeHandle(Frame):
         task_group = self._task_group
         if task_group is None:  # pragma: no cover - __aenter__ failed, so no __aexit__
             return
-        if self._spawned:
-            # the tasks first (they may still call start_soon() while the group waits
-            # for them), then the teardown, shielded by a cancel scope of its own
-            block_exc = await self._close_group(task_group, exc_type, exc, tb)
+        # With no task to wait for, tear down first, shielded by the group's own
+        # cancel scope (a cancel scope less to open and close, which is most of an
+        # exit's cost on trio), then close the group unshielded, as it was entered.
+        # With tasks, they finish first (they may still call start_soon() while the
+        # group waits for them), and the teardown gets a shielded scope of its own.
+        # tests/test_scope_exit_equivalence.py holds both orders to one behaviour.
+        errors = None if self._spawned else await self._teardown(task_group.cancel_scope)
+        block_exc = exc
+        try:
+            if await task_group.__aexit__(exc_type, exc, tb):
+                block_exc = None
+        except BaseException as raised:
+            block_exc = _unwrap(raised, exc)
+        finally:
+            self._task_group = None
+        if errors is None:
             errors = await self._teardown(None)
-        else:
-            # No task to wait for: tear down first, shielded by the group's own
-            # cancel scope (a cancel scope less to open and close, which is most of
-            # an exit's cost on trio), then close the group unshielded, as entered;
-            # tests/test_scope_exit_equivalence.py holds both orders to one behaviour.
-            errors = await self._teardown(task_group.cancel_scope)
-            block_exc = await self._close_group(task_group, exc_type, exc, tb)
         if errors:
             conclude(errors, block_exc, f"the {self.name!r} scope")
         if block_exc is not None and block_exc is not exc:
             raise block_exc
-
-    async def _close_group(
-        self,
-        task_group: TaskGroup,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> BaseException | None:
-        """Leave the task group; the exception the block leaves with afterwards."""
-        try:
-            if await task_group.__aexit__(exc_type, exc, tb):
-                return None
-        except BaseException as raised:
-            return _unwrap(raised, exc)
-        finally:
-            self._task_group = None
-        return exc
 
     def _teardown(self, shield: CancelScope | None) -> Coroutine[Any, Any, list[Exception]]:
         """Leave the frame and finalize, shielded: by ``shield`` when given, else by a new scope."""

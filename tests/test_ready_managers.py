@@ -1,9 +1,9 @@
 """The ready managers (session, tenant, workflow) give the same results in every mode.
 
 Each scenario below is one async function written against a small ``Driver``
-and run three ways: entering scopes with ``async with`` on asyncio, the same on
-trio, and entering them with plain ``with`` in worker threads (the loop only
-coordinates).  Time never passes by itself: every manager gets a ``FakeClock``
+and run four ways: entering scopes with ``async with`` on asyncio, the same on
+trio, and entering them with plain ``with`` in worker threads, coordinated from
+an asyncio or a trio loop.  Time never passes by itself: every manager gets a ``FakeClock``
 that the scenario moves by hand.  Waits are bounded by ``anyio.fail_after``.
 """
 
@@ -31,7 +31,7 @@ from injectq import (
     WorkflowScopeManager,
 )
 
-MODES = ["asyncio", "trio", "threads"]
+MODES = ["asyncio", "trio", "threads-asyncio", "threads-trio"]
 
 
 class FakeClock:
@@ -52,7 +52,7 @@ class Driver:
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
-        self.threads = mode == "threads"
+        self.threads = mode.startswith("threads-")
 
     async def use(
         self,
@@ -131,17 +131,17 @@ Scenario = Callable[[Driver], Awaitable[None]]
 
 
 def run_in_mode(mode: str, scenario: Scenario) -> None:
-    """Run ``scenario`` on asyncio, on trio, or (``threads``) on asyncio with every entry in a worker thread."""
+    """Run ``scenario`` on asyncio or trio, entering scopes in tasks or (``threads-…``) in worker threads."""
 
     async def main() -> None:
         with anyio.fail_after(10):
             await scenario(Driver(mode))
 
-    anyio.run(main, backend="asyncio" if mode == "threads" else mode)
+    anyio.run(main, backend=mode.removeprefix("threads-"))
 
 
 def in_every_mode(scenario: Scenario) -> Callable[[str], None]:
-    """Turn a scenario into a test parametrised over asyncio, trio and threads."""
+    """Turn a scenario into a test parametrised over every mode."""
 
     def test(mode: str) -> None:
         run_in_mode(mode, scenario)

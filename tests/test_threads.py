@@ -299,3 +299,53 @@ def test_a_left_request_scope_holds_on_to_none_of_its_instances() -> None:
     del pool
     gc.collect()
     assert ref() is None
+
+
+class SlowConnection:
+    """Built by a factory that blocks until another thread's scope has built its own."""
+
+
+class QuickConnection:
+    pass
+
+
+def test_a_build_blocked_in_one_threads_scope_does_not_hold_up_another_threads_scope() -> None:
+    """Builds in separate request scopes never wait for each other, even mid-factory."""
+    other_built = threading.Event()
+
+    def slow() -> SlowConnection:
+        # blocks (as a real connect would) until the other thread's scope has built
+        slow_started.set()
+        assert other_built.wait(TIMEOUT), "the other scope's build was held up by this one"
+        return SlowConnection()
+
+    container = InjectQ()
+    container.bind_factory(SlowConnection, slow, scope=Scope.SCOPED)
+    container.bind(QuickConnection, scope=Scope.SCOPED)
+    slow_started = threading.Event()
+    failures: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            with container.scope() as scope:
+                scope.get(SlowConnection)
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+
+    def second() -> None:
+        try:
+            assert slow_started.wait(TIMEOUT)
+            with container.scope() as scope:
+                scope.get(QuickConnection)
+            other_built.set()
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT * 2)
+    assert not any(thread.is_alive() for thread in threads)
+    assert failures == []
+    assert other_built.is_set()

@@ -152,7 +152,6 @@ class InjectQ:
         self._plan_lock = threading.RLock()
         self._root = Frame(SINGLETON, None, is_async=True)
         self._root.pending = {}
-        self._scoped_lock = threading.RLock()  # builds in request scopes (threads may share one)
         self._recently_left: collections.deque[ScopeHandle] = collections.deque(maxlen=64)
         # Already-built singletons and bound instances, by key.  ``get`` is this dict's
         # C-level ``__getitem__`` (unless a subclass overrides ``get``); a miss falls

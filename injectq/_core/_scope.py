@@ -165,7 +165,7 @@ class ScopeHandle(Frame):
         self.instances = {}
         self.pending = None
         self.records = []
-        self.lock = container._scoped_lock
+        self.lock = threading.RLock()  # its own: builds in other scopes never wait for it
         self._container = container
         self._manager = manager
         self._state = _NEW

@@ -5,7 +5,8 @@ on events the test controls, and ``anyio.wait_all_tasks_blocked()`` tells
 when every task is parked.  Each test is bounded by ``anyio.fail_after``.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Generic, TypeVar
 
 import anyio
 import pytest
@@ -37,37 +38,71 @@ class BuildFailed(Exception):
     """Raised by a factory on purpose."""
 
 
+T = TypeVar("T")
+
+
+class _HeldFactory(Generic[T]):
+    """An async factory of ``cls`` that counts its calls and holds each build until released."""
+
+    def __init__(self, cls: Callable[[], T]) -> None:
+        self.cls = cls
+        self.calls = 0
+        self.release = anyio.Event()
+
+    async def __call__(self) -> T:
+        self.calls += 1
+        await self.release.wait()
+        return self.cls()
+
+
+async def _ask_at_once(
+    start_soon: Callable[[Callable[[], Awaitable[None]]], object],
+    count: int,
+    ask: Callable[[], Awaitable[T]],
+    *,
+    builds: Callable[[], int],
+    release: anyio.Event,
+) -> list[T]:
+    """Start ``count`` tasks that each ``ask`` at the same moment, then let the build finish.
+
+    Once every task is parked, one build must be under way and no task may have an
+    answer yet; only then is ``release`` set.  The returned list gets each task's
+    answer as it ends: read it after the task group or scope behind ``start_soon``
+    has waited for its tasks.
+    """
+    answers: list[T] = []
+
+    async def ask_once() -> None:
+        answers.append(await ask())
+
+    for _ in range(count):
+        start_soon(ask_once)
+    await anyio.wait_all_tasks_blocked()
+    # every task is waiting for the one build in progress
+    assert builds() == 1
+    assert answers == []
+    release.set()
+    return answers
+
+
 @pytest.mark.anyio
 async def test_async_singleton_is_built_once_for_fifty_simultaneous_tasks() -> None:
     """Fifty tasks asking at the same moment for an async singleton share one factory call."""
-    release = anyio.Event()
-    calls = 0
-
-    async def make_pool() -> Pool:
-        nonlocal calls
-        calls += 1
-        await release.wait()
-        return Pool()
-
+    make_pool = _HeldFactory(Pool)
     container = InjectQ()
     container.bind_factory(Pool, make_pool, scope=Scope.SINGLETON)
-    results: list[Pool] = []
-
-    async def ask() -> None:
-        results.append(await container.aget(Pool))
-
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
-            for _ in range(50):
-                tg.start_soon(ask)
-            await anyio.wait_all_tasks_blocked()
-            # all fifty are waiting for the one build in progress
-            assert calls == 1
-            assert results == []
-            release.set()
+            results = await _ask_at_once(
+                tg.start_soon,
+                50,
+                lambda: container.aget(Pool),
+                builds=lambda: make_pool.calls,
+                release=make_pool.release,
+            )
     assert len(results) == 50
     assert all(pool is results[0] for pool in results)
-    assert calls == 1
+    assert make_pool.calls == 1
     assert await container.aget(Pool) is results[0]
 
 
@@ -86,17 +121,15 @@ async def test_async_generator_singleton_is_built_and_finalized_once_under_conte
 
     container = InjectQ()
     container.bind_factory(Pool, make_pool, scope=Scope.SINGLETON)
-    results: list[Pool] = []
-
-    async def ask() -> None:
-        results.append(await container.aget(Pool))
-
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
-            for _ in range(20):
-                tg.start_soon(ask)
-            await anyio.wait_all_tasks_blocked()
-            release.set()
+            results = await _ask_at_once(
+                tg.start_soon,
+                20,
+                lambda: container.aget(Pool),
+                builds=lambda: log.count("setup"),
+                release=release,
+            )
         await container.aclose()
     assert len({id(pool) for pool in results}) == 1
     assert len(results) == 20
@@ -106,32 +139,21 @@ async def test_async_generator_singleton_is_built_and_finalized_once_under_conte
 @pytest.mark.anyio
 async def test_twenty_tasks_of_one_scope_get_one_scoped_instance() -> None:
     """Twenty tasks of one scope asking at once for an async scoped service get one instance."""
-    release = anyio.Event()
-    calls = 0
-
-    async def connect() -> Connection:
-        nonlocal calls
-        calls += 1
-        await release.wait()
-        return Connection()
-
+    connect = _HeldFactory(Connection)
     container = InjectQ()
     container.bind_factory(Connection, connect, scope=Scope.SCOPED)
-    results: list[Connection] = []
-
-    async def ask() -> None:
-        results.append(await container.aget(Connection))
-
     with anyio.fail_after(5):
         async with container.scope() as scope:
-            for _ in range(20):
-                scope.start_soon(ask)
-            await anyio.wait_all_tasks_blocked()
-            assert calls == 1
-            release.set()
+            results = await _ask_at_once(
+                scope.start_soon,
+                20,
+                lambda: container.aget(Connection),
+                builds=lambda: connect.calls,
+                release=connect.release,
+            )
         assert len(results) == 20
         assert all(conn is results[0] for conn in results)
-        assert calls == 1
+        assert connect.calls == 1
 
 
 @pytest.mark.anyio
@@ -175,23 +197,21 @@ async def test_waiters_of_a_failed_build_are_released_and_end_with_one_instance(
 
     container = InjectQ()
     container.bind_factory(Connection, connect, scope=Scope.SCOPED)
-    got: list[Connection] = []
-    failed: list[BuildFailed] = []
 
-    async def ask() -> None:
+    async def ask() -> Connection | BuildFailed:
         try:
-            got.append(await container.aget(Connection))
+            return await container.aget(Connection)
         except BuildFailed as exc:
-            failed.append(exc)
+            return exc
 
     with anyio.fail_after(5):
         async with container.scope():
             async with anyio.create_task_group() as tg:
-                for _ in range(10):
-                    tg.start_soon(ask)
-                await anyio.wait_all_tasks_blocked()
-                assert calls == 1
-                release.set()
+                outcomes = await _ask_at_once(
+                    tg.start_soon, 10, ask, builds=lambda: calls, release=release
+                )
+            got = [outcome for outcome in outcomes if isinstance(outcome, Connection)]
+            failed = [outcome for outcome in outcomes if isinstance(outcome, BuildFailed)]
             # every task came back, none is stuck waiting
             assert len(got) + len(failed) == 10
             assert failed  # at least the first caller saw the failure
@@ -243,15 +263,7 @@ async def test_a_cancelled_builder_does_not_wedge_the_waiters() -> None:
 @pytest.mark.anyio
 async def test_a_cancelled_waiter_does_not_disturb_the_build() -> None:
     """A task cancelled while it waits for someone else's build leaves that build to finish for the rest."""
-    release = anyio.Event()
-    calls = 0
-
-    async def connect() -> Connection:
-        nonlocal calls
-        calls += 1
-        await release.wait()
-        return Connection()
-
+    connect = _HeldFactory(Connection)
     container = InjectQ()
     container.bind_factory(Connection, connect, scope=Scope.SCOPED)
     waiter_scope = anyio.CancelScope()
@@ -272,12 +284,12 @@ async def test_a_cancelled_waiter_does_not_disturb_the_build() -> None:
             await anyio.wait_all_tasks_blocked()
             waiter_scope.cancel()
             await anyio.wait_all_tasks_blocked()
-            release.set()
+            connect.release.set()
             scope.start_soon(ask)
         assert waiter_scope.cancelled_caught
         assert len(got) == 2
         assert got[0] is got[1]
-        assert calls == 1
+        assert connect.calls == 1
 
 
 @pytest.mark.anyio

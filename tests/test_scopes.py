@@ -200,10 +200,17 @@ async def test_start_soon_from_a_nested_cancel_scope_sees_the_scope(container: I
 
 
 @pytest.mark.anyio
-async def test_start_soon_from_a_scope_task_while_the_block_runs_sees_the_scope(
-    container: InjectQ,
+@pytest.mark.parametrize(
+    "body_waits",
+    [
+        pytest.param(True, id="while_the_block_runs"),
+        pytest.param(False, id="after_the_body"),
+    ],
+)
+async def test_start_soon_from_a_scope_task_sees_the_scope(
+    container: InjectQ, body_waits: bool
 ) -> None:
-    """A scope task that starts another scope task while the block still runs hands the scope on."""
+    """A scope task that starts another scope task, while the block still runs or after the block's body ended, hands the scope on."""
     seen: list[Session] = []
     done = anyio.Event()
 
@@ -219,29 +226,8 @@ async def test_start_soon_from_a_scope_task_while_the_block_runs_sees_the_scope(
 
             mine = container.get(Session)
             scope.start_soon(child)
-            await done.wait()
-    assert len(seen) == 1
-    assert seen[0] is mine
-
-
-@pytest.mark.anyio
-async def test_start_soon_from_a_scope_task_after_the_body_sees_the_scope(
-    container: InjectQ,
-) -> None:
-    """A scope task may start further scope tasks after the block's body ended, and they see the scope."""
-    seen: list[Session] = []
-
-    async def grandchild() -> None:
-        seen.append(container.get(Session))
-
-    with anyio.fail_after(5):
-        async with container.scope() as scope:
-
-            async def child() -> None:
-                scope.start_soon(grandchild)
-
-            mine = container.get(Session)
-            scope.start_soon(child)
+            if body_waits:
+                await done.wait()
     assert len(seen) == 1
     assert seen[0] is mine
 
@@ -445,21 +431,18 @@ async def test_async_generator_factory_in_a_sync_scope_names_the_key_and_async_w
     assert "async with" in str(info.value)
 
 
-def test_async_only_teardown_in_a_sync_scope_is_refused_at_build_time() -> None:
-    """A service with only ``aclose()`` asked for in a ``with`` scope is a ScopeError naming it and ``async with``."""
+@pytest.mark.parametrize(
+    "cls",
+    [
+        pytest.param(AsyncOnlyResource, id="async_only_teardown"),
+        pytest.param(AsyncCloseResource, id="coroutine_close"),
+    ],
+)
+def test_async_teardown_in_a_sync_scope_is_refused_at_build_time(cls: type) -> None:
+    """A service with only ``aclose()``, or whose ``close()`` is async, asked for in a ``with`` scope is refused when built, not at exit: a ScopeError naming it and ``async with``."""
     container = InjectQ()
-    container.bind(AsyncOnlyResource, AsyncOnlyResource, scope=Scope.SCOPED)
+    container.bind(cls, cls, scope=Scope.SCOPED)
     with container.scope():
-        with pytest.raises(ScopeError, match="AsyncOnlyResource") as info:
-            container.get(AsyncOnlyResource)
-    assert "async with" in str(info.value)
-
-
-def test_coroutine_close_in_a_sync_scope_is_refused_at_build_time() -> None:
-    """A service whose ``close()`` is async is refused in a ``with`` scope when built, not at exit."""
-    container = InjectQ()
-    container.bind(AsyncCloseResource, AsyncCloseResource, scope=Scope.SCOPED)
-    with container.scope():
-        with pytest.raises(ScopeError, match="AsyncCloseResource") as info:
-            container.get(AsyncCloseResource)
+        with pytest.raises(ScopeError, match=cls.__name__) as info:
+            container.get(cls)
     assert "async with" in str(info.value)

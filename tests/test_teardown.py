@@ -77,6 +77,22 @@ def _bind_closers(
     container.bind_factory(Service, make_service, scope=scope)
 
 
+def _scoped_engine(log: list[str]) -> InjectQ:
+    """A container whose scoped Engine is a Closer that logs "engine closed"."""
+    container = InjectQ()
+    container.bind_factory(Engine, lambda: Closer("engine closed", log), scope=Scope.SCOPED)
+    return container
+
+
+async def _sleep_until_cancelled(log: list[str], entry: str) -> None:
+    """Wait until cancelled; log ``entry`` then, and let the cancellation go on."""
+    try:
+        await anyio.sleep_forever()
+    except anyio.get_cancelled_exc_class():
+        log.append(entry)
+        raise
+
+
 # -- tasks first, then finalizers ------------------------------------------------------
 
 
@@ -84,8 +100,7 @@ def _bind_closers(
 async def test_scope_waits_for_a_running_task_before_finalizing() -> None:
     """A task still running when the block ends is awaited, with the scope's instances alive, before any finalizer runs."""
     log: list[str] = []
-    container = InjectQ()
-    container.bind_factory(Engine, lambda: Closer("engine closed", log), scope=Scope.SCOPED)
+    container = _scoped_engine(log)
     proceed = anyio.Event()
     left = anyio.Event()
     seen: list[object] = []
@@ -117,16 +132,11 @@ async def test_scope_waits_for_a_running_task_before_finalizing() -> None:
 async def test_scope_tasks_are_cancelled_when_the_block_raises_then_finalized() -> None:
     """When the block raises, the scope's running tasks are cancelled before its instances are finalized."""
     log: list[str] = []
-    container = InjectQ()
-    container.bind_factory(Engine, lambda: Closer("engine closed", log), scope=Scope.SCOPED)
+    container = _scoped_engine(log)
 
     async def worker() -> None:
         container.get(Engine)
-        try:
-            await anyio.sleep_forever()
-        except anyio.get_cancelled_exc_class():
-            log.append("worker cancelled")
-            raise
+        await _sleep_until_cancelled(log, "worker cancelled")
 
     async def request() -> None:
         async with container.scope() as scope:
@@ -143,8 +153,7 @@ async def test_scope_tasks_are_cancelled_when_the_block_raises_then_finalized() 
 async def test_a_failing_scope_task_cancels_the_block_and_is_raised_after_finalization() -> None:
     """A scope task that fails cancels the block and comes out in an ExceptionGroup, after finalization."""
     log: list[str] = []
-    container = InjectQ()
-    container.bind_factory(Engine, lambda: Closer("engine closed", log), scope=Scope.SCOPED)
+    container = _scoped_engine(log)
 
     async def worker() -> None:
         await anyio.lowlevel.checkpoint()
@@ -154,11 +163,7 @@ async def test_a_failing_scope_task_cancels_the_block_and_is_raised_after_finali
         async with container.scope() as scope:
             container.get(Engine)
             scope.start_soon(worker)
-            try:
-                await anyio.sleep_forever()
-            except anyio.get_cancelled_exc_class():
-                log.append("block cancelled")
-                raise
+            await _sleep_until_cancelled(log, "block cancelled")
 
     with anyio.fail_after(5), pytest.raises(ExceptionGroup) as info:
         await request()
@@ -234,10 +239,14 @@ async def test_async_generator_factory_teardown_is_awaited_when_the_scope_ends()
     assert log == ["open", "teardown"]
 
 
-class AllThree:
+class _Teardowns:
+    """Records the teardown methods called on it, in ``calls``."""
+
     def __init__(self) -> None:
         self.calls: list[str] = []
 
+
+class AllThree(_Teardowns):
     async def aclose(self) -> None:
         await anyio.lowlevel.checkpoint()
         self.calls.append("aclose")
@@ -249,10 +258,7 @@ class AllThree:
         self.calls.append("cleanup")
 
 
-class CloseAndCleanup:
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
+class CloseAndCleanup(_Teardowns):
     def close(self) -> None:
         self.calls.append("close")
 
@@ -260,27 +266,18 @@ class CloseAndCleanup:
         self.calls.append("cleanup")
 
 
-class OnlyCleanup:
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
+class OnlyCleanup(_Teardowns):
     def cleanup(self) -> None:
         self.calls.append("cleanup")
 
 
-class AsyncClose:
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
+class AsyncClose(_Teardowns):
     async def close(self) -> None:
         await anyio.lowlevel.checkpoint()
         self.calls.append("close awaited")
 
 
-class AsyncCleanup:
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
+class AsyncCleanup(_Teardowns):
     async def cleanup(self) -> None:
         await anyio.lowlevel.checkpoint()
         self.calls.append("cleanup awaited")
@@ -447,10 +444,8 @@ def test_close_finalizes_singletons_last_created_first_and_only_once() -> None:
     assert log == ["service", "repo", "engine"]
 
 
-@pytest.mark.anyio
-async def test_aclose_finalizes_singletons_last_created_first_awaiting_teardown() -> None:
-    """``await aclose()`` finalizes singletons last created first and awaits async teardown."""
-    log: list[str] = []
+async def _singletons_built_with_async_engine_teardown(log: list[str]) -> InjectQ:
+    """A container whose singleton Service <- Repo <- Engine are built; Engine's teardown needs an await."""
 
     async def open_engine() -> AsyncIterator[Engine]:
         yield Engine()
@@ -461,6 +456,14 @@ async def test_aclose_finalizes_singletons_last_created_first_awaiting_teardown(
     _bind_closers(container, log, Scope.SINGLETON)
     container.bind_factory(Engine, open_engine, scope=Scope.SINGLETON)
     await container.aget(Service)
+    return container
+
+
+@pytest.mark.anyio
+async def test_aclose_finalizes_singletons_last_created_first_awaiting_teardown() -> None:
+    """``await aclose()`` finalizes singletons last created first and awaits async teardown."""
+    log: list[str] = []
+    container = await _singletons_built_with_async_engine_teardown(log)
     await container.aclose()
     assert log == ["service", "repo", "engine"]
 
@@ -480,16 +483,7 @@ async def test_async_with_container_finalizes_singletons_at_the_end() -> None:
 async def test_sync_close_refuses_pending_async_teardown_and_finalizes_nothing() -> None:
     """``close()`` with an async-only teardown pending names ``aclose`` and leaves everything for it."""
     log: list[str] = []
-
-    async def open_engine() -> AsyncIterator[Engine]:
-        yield Engine()
-        await anyio.lowlevel.checkpoint()
-        log.append("engine")
-
-    container = InjectQ()
-    _bind_closers(container, log, Scope.SINGLETON)
-    container.bind_factory(Engine, open_engine, scope=Scope.SINGLETON)
-    await container.aget(Service)
+    container = await _singletons_built_with_async_engine_teardown(log)
     with pytest.raises(ScopeError, match="aclose"):
         container.close()
     assert log == []

@@ -14,7 +14,7 @@ import time
 import weakref
 from collections.abc import Callable
 from types import CodeType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import anyio
 import pytest
@@ -22,6 +22,7 @@ import pytest
 from injectq import InjectQ, Scope, ScopeError
 
 TIMEOUT = 5.0
+T = TypeVar("T")
 
 
 class Pool:
@@ -51,6 +52,24 @@ def _join(threads: list[threading.Thread]) -> None:
         assert not thread.is_alive(), f"{thread.name} did not finish"
 
 
+class _HeldFactory(Generic[T]):
+    """A sync factory of ``cls`` that counts its calls and holds each build until released."""
+
+    def __init__(self, cls: Callable[[], T]) -> None:
+        self.cls = cls
+        self.callers: list[int] = []  # list.append is atomic: no call goes uncounted
+        self.release = threading.Event()
+
+    @property
+    def calls(self) -> int:
+        return len(self.callers)
+
+    def __call__(self) -> T:
+        self.callers.append(threading.get_ident())
+        assert self.release.wait(TIMEOUT)
+        return self.cls()
+
+
 def _in_injectq(code: CodeType) -> bool:
     """Whether ``code`` is injectq's own: its modules or a builder it generated."""
     return code.co_filename.startswith("<injectq builder") or f"{os.sep}injectq{os.sep}" in (
@@ -78,30 +97,26 @@ def _wait_until(condition: Callable[[], bool]) -> None:
         time.sleep(0.001)
 
 
-def test_sync_singleton_is_built_once_for_eight_threads_at_once() -> None:
-    """Eight threads inside ``get`` at the same moment for a sync singleton cause one factory call."""
-    release = threading.Event()
-    calls: list[int] = []
+def _ask_from_threads_at_once(
+    count: int, ask: Callable[[], T], release: threading.Event
+) -> dict[int, T]:
+    """What ``ask()`` gave in each of ``count`` threads that call it at the same moment.
 
-    def make_pool() -> Pool:
-        calls.append(threading.get_ident())
-        assert release.wait(TIMEOUT)
-        return Pool()
-
-    container = InjectQ()
-    container.bind_factory(Pool, make_pool, scope=Scope.SINGLETON)
-    barrier = threading.Barrier(8, timeout=TIMEOUT)
-    results: dict[int, Pool] = {}
+    The build is held until every thread is inside injectq (resolving or waiting for
+    the build); only then is ``release`` set.  No thread may have raised.
+    """
+    barrier = threading.Barrier(count, timeout=TIMEOUT)
+    results: dict[int, T] = {}
     errors: list[BaseException] = []
 
-    def ask(index: int) -> None:
+    def ask_in_thread(index: int) -> None:
         try:
             barrier.wait()
-            results[index] = container.get(Pool)
+            results[index] = ask()
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 
-    threads = _run_threads(8, ask)
+    threads = _run_threads(count, ask_in_thread)
     try:
         # the factory stays blocked until every thread is inside get()
         _wait_until(lambda: _inside(threads))
@@ -109,43 +124,28 @@ def test_sync_singleton_is_built_once_for_eight_threads_at_once() -> None:
         release.set()
         _join(threads)
     assert errors == []
-    assert len(calls) == 1
+    return results
+
+
+def test_sync_singleton_is_built_once_for_eight_threads_at_once() -> None:
+    """Eight threads inside ``get`` at the same moment for a sync singleton cause one factory call."""
+    make_pool = _HeldFactory(Pool)
+    container = InjectQ()
+    container.bind_factory(Pool, make_pool, scope=Scope.SINGLETON)
+    results = _ask_from_threads_at_once(8, lambda: container.get(Pool), make_pool.release)
+    assert make_pool.calls == 1
     assert len(results) == 8
     assert len({id(pool) for pool in results.values()}) == 1
 
 
 def test_sync_scoped_service_is_built_once_for_eight_threads_sharing_a_handle() -> None:
     """Eight threads asking one scope handle at once for a scoped service share one instance."""
-    release = threading.Event()
-    calls = 0
-
-    def open_session() -> Session:
-        nonlocal calls
-        calls += 1
-        assert release.wait(TIMEOUT)
-        return Session()
-
+    open_session = _HeldFactory(Session)
     container = InjectQ()
     container.bind_factory(Session, open_session, scope=Scope.SCOPED)
-    results: dict[int, Session] = {}
-    errors: list[BaseException] = []
-
     with container.scope() as scope:
-
-        def ask(index: int) -> None:
-            try:
-                results[index] = scope.get(Session)
-            except BaseException as exc:  # reported by the main thread
-                errors.append(exc)
-
-        threads = _run_threads(8, ask)
-        try:
-            _wait_until(lambda: _inside(threads))
-        finally:
-            release.set()
-            _join(threads)
-        assert errors == []
-        assert calls == 1
+        results = _ask_from_threads_at_once(8, lambda: scope.get(Session), open_session.release)
+        assert open_session.calls == 1
         assert len({id(session) for session in results.values()}) == 1
         assert container.get(Session) is results[0]
     assert results[0].closed == 1
@@ -237,15 +237,7 @@ async def test_to_thread_worker_sees_a_sync_scope_opened_inside_the_loop() -> No
 @pytest.mark.anyio
 async def test_to_thread_workers_of_one_scope_get_one_instance() -> None:
     """Eight ``to_thread`` workers of one scope asking at once for a sync scoped service share one build."""
-    release = threading.Event()
-    calls = 0
-
-    def open_session() -> Session:
-        nonlocal calls
-        calls += 1
-        assert release.wait(TIMEOUT)
-        return Session()
-
+    open_session = _HeldFactory(Session)
     container = InjectQ()
     container.bind_factory(Session, open_session, scope=Scope.SCOPED)
     results: list[Session] = []
@@ -262,14 +254,14 @@ async def test_to_thread_workers_of_one_scope_get_one_instance() -> None:
         try:
             _wait_until(lambda: len(workers) == 8 and _inside(workers))
         finally:
-            release.set()
+            open_session.release.set()
 
     with anyio.fail_after(TIMEOUT):
         async with container.scope() as scope:
             for _ in range(8):
                 scope.start_soon(ask_in_thread)
             await anyio.to_thread.run_sync(release_when_all_inside)
-        assert calls == 1
+        assert open_session.calls == 1
         assert len(results) == 8
         assert all(session is results[0] for session in results)
         assert results[0].closed == 1

@@ -10,7 +10,8 @@ nothing a container adds on top:
 - ``get`` checking that the scope is active and whether it already holds the
   key (the contract requires both), then finding the key's one builder in a
   dict;
-- a lock for threads that share the scope;
+- a lock of its own for threads that share the scope (a lock shared by all
+  scopes would make a build blocked in one scope hold up every other);
 - each instance stored in the scope's cache;
 - the session's generator teardown run at exit.
 
@@ -42,14 +43,14 @@ from .workload import (
 __all__ = ["floor_request"]
 
 _CURRENT: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar("floor", default=None)
-_LOCK = threading.RLock()
 
 
 class _Scope:
-    __slots__ = ("instances", "parent", "records", "state", "token")
+    __slots__ = ("instances", "lock", "parent", "records", "state", "token")
 
     def __init__(self) -> None:
         self.instances: dict[type, object] = {}
+        self.lock = threading.RLock()
         self.records: list[Iterator[Session]] = []
         self.state = 0
 
@@ -82,7 +83,7 @@ def floor_request(settings: Settings, engine: Engine, cache: Cache) -> Callable[
     """The request with only what a sync scope's guarantees cost."""
 
     def build(scope: _Scope) -> RequestHandler:
-        with _LOCK:
+        with scope.lock:
             inst = scope.instances
             gen = session_factory(engine)
             session = next(gen)

@@ -36,11 +36,13 @@ without looking it up; otherwise the general one above runs.
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ._errors import InjectQError
 from ._finalize import AGEN, GEN, OBJ, has_teardown, only_async_teardown
-from ._keys import SINGLETON, TRANSIENT
+from ._flight import SYNC_BUILD
+from ._keys import SCOPED, SINGLETON, TRANSIENT
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable
@@ -79,6 +81,9 @@ class _Emitter:
         self.awaited: list[dict[int, str]] = [{}]
         # while writing the fresh-frame variant: the keys it builds without looking
         self.fresh: set[Hashable] | None = None
+        # the top's frame is shared by many scopes' worth of callers (the singletons'
+        # frame, a custom scope's): builds claim their keys there (see ``_flight``)
+        self.flights = top.scope != SCOPED
 
     def name(self, prefix: str, value: Any) -> str:
         self.count += 1
@@ -138,11 +143,11 @@ class _Emitter:
         else:
             self.emit(indent, f"{v} = inst.get({key}, MISSING)")
             self.emit(indent, f"if {v} is MISSING:")
-            self.emit(indent + 1, f"if pending and {key} in pending:")
-            self.emit(
-                indent + 2,
-                f"raise await_error({key}, {self.name('p', (*path, node.key))}, BUSY)",
-            )
+            if not self.flights:  # a request scope: a build in flight here is a cycle, or busy
+                self.emit(indent + 1, f"if pending and {key} in pending:")
+                self.emit(indent + 2, f"exc = reentered(pending, {key})")
+                self.emit(indent + 2, f"add_frames(exc, {self.name('p', (*path, node.key))})")
+                self.emit(indent + 2, "raise exc")
             self.construct(node, v, key, indent + 1, path, cached=True)
         self.known[id(node)] = v
 
@@ -208,8 +213,8 @@ class _Emitter:
     def async_build(self, node: Node, v: str, indent: int, path: tuple[Hashable, ...]) -> None:
         """Build ``node`` in an async builder: cached ones once per frame, however many ask.
 
-        The first task to ask marks the key pending in the frame; others wait for it
-        and look again (building it themselves if that build failed).
+        The first task to ask claims the key in its frame (see ``_flight``); others
+        wait for that flight and look again (building it themselves if it failed).
         """
         key = self.name("k", node.key)
         if node.scope == TRANSIENT:
@@ -227,14 +232,10 @@ class _Emitter:
         self.emit(indent, f"{v} = {inst}.get({key}, MISSING)")
         self.emit(indent, f"if {v} is MISSING:")
         i = indent + 1
-        self.emit(i, f"{pend} = {frame}.pending")
-        self.emit(i, f"if {pend} is None:")
-        self.emit(i + 1, f"{pend} = {frame}.pending = {{}}")
-        self.emit(i, f"if {key} in {pend}:")
-        self.emit(i + 1, f"{v} = await wait_for({frame}, {key})")
-        self.emit(i, f"if {v} is MISSING:")
+        self.emit(i, f"{v}, {pend} = await aclaim({frame}, {key})")
+        self.emit(i, f"if {pend} is not None:")
         i += 1
-        self.emit(i, f"{pend}[{key}] = None")
+        self.emit(i, f"{event} = start_flight({pend})")
         self.emit(i, f"{local} = []")
         self.emit(i, "try:")
         self.emit(i + 1, "try:")
@@ -256,9 +257,8 @@ class _Emitter:
         if node.scope == SINGLETON:
             self.emit(i + 1, f"ready[{key}] = {v}")
         self.emit(i, "finally:")
-        self.emit(i + 1, f"{event} = {pend}.pop({key}, None)")
-        self.emit(i + 1, f"if {event} is not None:")
-        self.emit(i + 2, f"{event}.set()")
+        self.emit(i + 1, f"stop_flight({event})")
+        self.emit(i + 1, f"release({frame}, {pend})")
 
     def arguments(
         self, node: Node, indent: int, path: tuple[Hashable, ...]
@@ -419,10 +419,46 @@ def _sync_body(emitter: _Emitter, node: Node) -> None:
         f"v0 = inst.get({key}, MISSING)",
         "if v0 is not MISSING:",
         "    return v0",
-        "with frame.lock:",
-        "    pending = frame.pending",
     ):
         emitter.emit(1, line)
+    if emitter.flights:
+        _claimed_body(emitter, node, key)
+    else:
+        _locked_body(emitter, node, key)
+
+
+def _claimed_body(emitter: _Emitter, node: Node, key: str) -> None:
+    """A frame shared beyond one request: claim the keys this build caches, build, release.
+
+    Builds of other keys in the frame go on meanwhile; those of the same keys wait.
+    """
+    keys = emitter.name("keys", _frame_keys(emitter, node))
+    emitter.emit(1, f"flight = claim(frame, {keys})")
+    emitter.emit(1, "try:")
+    for line in (
+        f"v0 = inst.get({key}, MISSING)",  # built while this call waited
+        "if v0 is not MISSING:",
+        "    return v0",
+        "local = []",
+    ):
+        emitter.emit(2, line)
+    _cached_top(emitter, node, key)
+    emitter.emit(2, "if local:")
+    emitter.emit(3, "frame.adopt(local)")
+    emitter.emit(2, "return v0")
+    emitter.emit(1, "finally:")
+    emitter.emit(2, "release(frame, flight)")
+
+
+def _locked_body(emitter: _Emitter, node: Node, key: str) -> None:
+    """A request scope's frame: one build at a time under the scope's lock.
+
+    While it runs, ``frame.pending`` marks the keys it caches, so a factory that
+    asks the container for something needing its own key is a cycle, not a
+    recursion without end.
+    """
+    emitter.emit(1, "with frame.lock:")
+    emitter.emit(2, "pending = frame.pending")
     # Twice: first for a frame that holds none of the instances this build caches
     # (a fresh scope, most often), which builds them all without a look-up; then
     # the general variant, which looks each one up first.
@@ -432,11 +468,16 @@ def _sync_body(emitter: _Emitter, node: Node) -> None:
     emitter.emit(2, "local = []")
     _cached_top(emitter, node, key)
     emitter.fresh = None
-    emitter.lines.insert(
-        fresh_at,
+    marks = emitter.name("marks", MappingProxyType(dict.fromkeys(fresh, SYNC_BUILD)))
+    emitter.lines[fresh_at:fresh_at] = [
         f"        if not pending and {emitter.name('fresh', frozenset(fresh))}.isdisjoint(inst):",
-    )
-    emitter.lines[fresh_at + 1 :] = ["    " + line for line in emitter.lines[fresh_at + 1 :]]
+        f"            frame.pending = {marks}",
+        "            try:",
+    ]
+    body_at = fresh_at + 3
+    emitter.lines[body_at:] = ["        " + line for line in emitter.lines[body_at:]]
+    emitter.emit(3, "finally:")
+    emitter.emit(4, "frame.pending = pending")
     emitter.emit(2, "else:")
     general_at = len(emitter.lines)
     for line in (
@@ -444,15 +485,40 @@ def _sync_body(emitter: _Emitter, node: Node) -> None:
         "if v0 is not MISSING:",
         "    return v0",
         f"if pending and {key} in pending:",
-        f"    raise await_error({key}, (), BUSY)",
-        "local = []",
+        f"    raise reentered(pending, {key})",
+        f"frame.pending = {{**pending, **{marks}}} if pending else {marks}",
+        "try:",
+        "    local = []",
     ):
         emitter.emit(2, line)
+    body_at = len(emitter.lines)
     _cached_top(emitter, node, key)
+    emitter.lines[body_at:] = ["    " + line for line in emitter.lines[body_at:]]
+    emitter.emit(2, "finally:")
+    emitter.emit(3, "frame.pending = pending")
     emitter.lines[general_at:] = ["    " + line for line in emitter.lines[general_at:]]
     emitter.emit(2, "if local:")
     emitter.emit(3, "frame.adopt(local)")
     emitter.emit(2, "return v0")
+
+
+def _frame_keys(emitter: _Emitter, node: Node) -> tuple[Hashable, ...]:
+    """The keys a build of ``node`` caches in its own frame: itself, and what it hoists."""
+    found: dict[Hashable, None] = {node.key: None}
+    todo = [node]
+    seen: set[int] = set()
+    while todo:
+        current = todo.pop()
+        for _, dep in current.args:
+            if id(dep) in seen:
+                continue
+            seen.add(id(dep))
+            if emitter.same_frame(dep):
+                found[dep.key] = None
+                todo.append(dep)
+            elif emitter.inlined(dep):
+                todo.append(dep)
+    return tuple(found)
 
 
 def _cached_top(emitter: _Emitter, node: Node, key: str) -> None:

@@ -26,15 +26,17 @@ from ._finalize import (
     Record,
     Steps,
     conclude,
+    drive_async,
     drive_shielded,
     drive_sync,
     finalize,
     record_needs_await,
 )
+from ._flight import Flight, await_flight, finish, in_flight, wait_flight
 from ._keys import RESERVED_SCOPES, SCOPED, SINGLETON, TRANSIENT, Scope, normalize_key, scope_name
 from ._plan import Node, compile_binding, constant, missing_prereqs, scope_id_node
 from ._registry import ScopeRegistry
-from ._scope import Frame, ScopeHandle
+from ._scope import Ended, Frame, ScopeHandle, active_container
 from ._spec import CallKind, Param, call_kind, read_params
 
 if TYPE_CHECKING:
@@ -76,7 +78,7 @@ def _auto_buildable(key: Hashable) -> bool:
     )
 
 
-_active: ContextVar[InjectQ | None] = ContextVar("injectq.active_container", default=None)
+_active = active_container
 _default_lock = threading.Lock()
 _default: list[InjectQ] = []
 
@@ -153,6 +155,8 @@ class InjectQ:
         self._root = Frame(SINGLETON, None, is_async=True)
         self._root.pending = {}
         self._recently_left: collections.deque[ScopeHandle] = collections.deque(maxlen=64)
+        self._ended_request = Ended("the request scope ('scoped')")
+        self._closing: Flight | None = None  # the close running now, if any
         # Already-built singletons and bound instances, by key.  ``get`` is this dict's
         # C-level ``__getitem__`` (unless a subclass overrides ``get``); a miss falls
         # through ``__missing__`` to the full resolution.
@@ -160,7 +164,7 @@ class InjectQ:
         if type(self).get is InjectQ.get:
             object.__setattr__(self, "get", self._ready.__getitem__)
         self._scope_var: ContextVar[Frame] = ContextVar("injectq.scope", default=self._root)
-        self._scopes = ScopeRegistry()
+        self._scopes = ScopeRegistry(self._ours)
         self.factories: MutableMapping[Hashable, Callable[..., Any]] = _Factories(self)
         for module in modules or ():
             self.install_module(module)
@@ -629,26 +633,86 @@ class InjectQ:
     def _ours(self, key: Hashable) -> bool:
         return key in self._plans or key in self._bindings
 
+    def _frames(self) -> list[Any]:
+        """The frames builds may be in flight in: the singletons', each custom scope's."""
+        return [self._root, *self._scopes.shared_frames()]
+
     def _close_steps(self, is_async: bool) -> Steps[list[Exception]]:
-        """Custom scopes first (they are shorter-lived), then the singletons."""
-        errors = yield from self._scopes.close_steps(is_async, self._ours)
-        errors += yield from finalize(self._root.records, is_async=is_async)
-        self._root.instances.clear()
-        self._forget_plans()
+        """Custom scopes first (they are shorter-lived), then the singletons.
+
+        The singletons are taken out of the container before their teardown
+        starts, so it is like a fresh one (with the same bindings) at once: what
+        is built from now on belongs to the next close.
+        """
+        errors = yield from self._scopes.close_steps(is_async)
+        root = self._root
+        with self._plan_lock, root.lock:
+            records = root.records[:]
+            root.records.clear()
+            root.instances.clear()
+            self._forget_plans()
+        errors += yield from finalize(records, is_async=is_async)
         return errors
 
-    def _close_sync(self, exc: BaseException | None) -> None:
-        waiting = [r for r in self._open_records() if record_needs_await(r)]
-        if waiting:
+    def _begin_close(self, is_async: bool) -> Flight | None:
+        """Become the running close, or return the one running now (to wait for)."""
+        with self._plan_lock:
+            running = self._closing
+            if running is None:
+                self._closing = Flight(is_async, ())
+                return None
+        if running.thread == threading.get_ident() and not running.is_async:
             raise ScopeError(
-                f"{describe_key(waiting[0][2])} needs an async teardown; nothing was finalized",
-                key=waiting[0][2],
-                fix="close the container with `await container.aclose()` or `async with container:`",
+                "the container is closed again from inside its own close() (a finalizer?)",
+                fix="close a container once at a time; a finalizer must not close it",
             )
-        conclude(drive_sync(self._close_steps(False), _never), exc, "the container")
+        return running
+
+    def _end_close(self) -> None:
+        with self._plan_lock:
+            running, self._closing = self._closing, None
+        if running is not None:
+            finish(running)
+
+    def _close_sync(self, exc: BaseException | None) -> None:
+        while (running := self._begin_close(False)) is not None:
+            if not wait_flight(running):
+                raise ScopeError(
+                    "the container is being closed by a task of this event loop",
+                    fix="await container.aclose(): it waits for the running close",
+                )
+        try:
+            for _, flight in in_flight(self._frames()):
+                if not wait_flight(flight):
+                    raise ScopeError(
+                        f"{flight!r} is being built by a task of this event loop right now;"
+                        " a sync close cannot wait for it",
+                        fix="close the container with `await container.aclose()`",
+                    )
+            waiting = [r for r in self._open_records() if record_needs_await(r)]
+            if waiting:
+                raise ScopeError(
+                    f"{describe_key(waiting[0][2])} needs an async teardown; nothing was finalized",
+                    key=waiting[0][2],
+                    fix="close the container with `await container.aclose()` or `async with container:`",
+                )
+            errors = drive_sync(self._close_steps(False), _never)
+        finally:
+            self._end_close()
+        conclude(errors, exc, "the container")
 
     async def _close_async(self, exc: BaseException | None) -> None:
-        errors = await drive_shielded(self._close_steps(True))
+        while (running := self._begin_close(True)) is not None:
+            with anyio.CancelScope(shield=True):  # a close is not given up half-way
+                await await_flight(running)
+        errors: list[Exception] = []
+        try:
+            with anyio.CancelScope(shield=True):
+                for _, flight in in_flight(self._frames()):
+                    await await_flight(flight)
+                errors = await drive_async(self._close_steps(True))
+        finally:
+            self._end_close()
         conclude(errors, exc, "the container")
 
     def close(self) -> None:

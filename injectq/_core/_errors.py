@@ -85,16 +85,35 @@ class DependencyNotFoundError(InjectQError, LookupError):
 
 
 class CircularDependencyError(InjectQError):
-    """The dependency graph has a cycle; ``cycle`` lists it, first key repeated last."""
+    """The dependency graph has a cycle; ``cycle`` lists it, first key repeated last.
+
+    A cycle found at run time (a factory that asks the container for something
+    that needs the factory's own key) is completed as the error travels back up
+    through the builds that make it.
+    """
 
     def __init__(self, cycle: Sequence[Hashable]) -> None:
-        self.cycle = list(cycle)
-        shown = " -> ".join(describe_key(k) for k in self.cycle)
         super().__init__(
-            f"circular dependency: {shown}",
-            key=self.cycle[0],
+            "circular dependency",
+            key=cycle[0],
+            chain=cycle,
             fix="break the cycle: inject a factory or move the shared part into its own service",
         )
+
+    @property
+    def cycle(self) -> list[Hashable]:
+        """The keys of the cycle, its first key repeated last."""
+        chain = self.chain
+        start = chain.index(chain[-1])
+        return chain[start:] if start < len(chain) - 1 else list(chain)
+
+    def __str__(self) -> str:
+        cycle = self.cycle
+        lines = ["circular dependency: " + " -> ".join(describe_key(k) for k in cycle)]
+        if len(self.chain) > len(cycle):
+            lines.append("chain: " + " -> ".join(describe_key(k) for k in self.chain))
+        lines.append(f"fix: {self.fix}")
+        return "\n  ".join(lines)
 
 
 class ScopeError(InjectQError, RuntimeError):

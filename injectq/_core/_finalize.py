@@ -25,6 +25,7 @@ __all__ = [
     "OBJ",
     "Record",
     "Steps",
+    "attach",
     "drive_async",
     "drive_shielded",
     "drive_sync",
@@ -236,12 +237,13 @@ def conclude(errors: list[Exception], block_exc: BaseException | None, what: str
     """Raise what leaving ``what`` must raise, given finalizer ``errors``.
 
     Finalizer failures become one ``FinalizationError`` holding all of them,
-    with the block's own exception first when it raised one.  A cancellation
-    (or another ``BaseException``) cannot sit in an ``ExceptionGroup``: the
-    group then replaces it, with the cancellation as its ``__context__`` --
-    what an anyio task group does when a task fails while being cancelled.
-    Cancellation stays in force (anyio and trio deliver it again at the next
-    checkpoint), so nothing is lost.
+    with the block's own exception first when it raised one.  A
+    ``BaseException`` that is not an ``Exception`` (``KeyboardInterrupt``,
+    ``SystemExit``, the backend's cancellation) is never converted: it cannot
+    sit in an ``ExceptionGroup``, and an ``except Exception:`` must not swallow
+    it.  It stays what leaves the block -- this returns without raising, so
+    the caller re-raises it -- with the failures attached: a note per failure,
+    and the whole ``FinalizationError`` as its ``__injectq_finalization__``.
     """
     if not errors:
         return
@@ -253,5 +255,18 @@ def conclude(errors: list[Exception], block_exc: BaseException | None, what: str
         raise group from None
     group = FinalizationError(f"{count} failed leaving {what}", errors)
     if block_exc is not None:
-        group.__context__ = block_exc
+        attach(block_exc, group)
+        return
     raise group
+
+
+def attach(exc: BaseException, group: FinalizationError) -> None:
+    """Attach finalizer failures to ``exc`` without changing what it is (PEP 678 notes)."""
+    notes: list[str] = list(getattr(exc, "__notes__", ()))
+    notes.append(f"injectq: {group.message} while {type(exc).__name__} was raised:")
+    notes.extend(f"  {type(error).__name__}: {error}" for error in group.exceptions)
+    try:
+        setattr(exc, "__notes__", notes)  # noqa: B010 - BaseException.__notes__ is 3.11+ only
+        setattr(exc, "__injectq_finalization__", group)  # noqa: B010
+    except AttributeError:  # pragma: no cover - an exception type with __slots__
+        pass

@@ -31,17 +31,34 @@ _LOCALS = (
 )
 _PLAIN = "_ScopeManager__plain"  # defaults of attributes that became context-local
 _MISSING: Any = object()
-_REACH = 4  # how deep _held looks into a manager's attributes
+_OWN = "_ScopeManager__"  # the base class's own bookkeeping: not the manager's storage
+_REACH = 100_000  # at most this many objects are looked at by _held (a bound, not a depth)
+_ATOMS = (str, bytes, int, float, complex, bool, type, type(None))
 
 
 def _children(value: object) -> Iterable[object]:
-    if isinstance(value, Mapping):
-        return typing.cast("Mapping[object, object]", value).values()
-    if isinstance(value, (list, tuple, set, frozenset, collections.deque)):
-        return typing.cast("Iterable[object]", value)
-    if hasattr(value, "__dict__") and not callable(value):
-        return typing.cast("dict[str, object]", vars(value)).values()
-    return ()
+    """What ``value`` holds, as a list copied at once (other threads may change it meanwhile)."""
+    try:
+        if isinstance(value, Mapping):
+            return list(typing.cast("Mapping[object, object]", value).values())
+        if isinstance(value, (list, tuple, set, frozenset, collections.deque)):
+            return list(typing.cast("Iterable[object]", value))
+        if callable(value):
+            return ()
+        found: list[object] = []
+        state = getattr(value, "__dict__", None)
+        if isinstance(state, dict):
+            found += list(typing.cast("dict[str, object]", state).values())
+        for cls in type(value).__mro__:
+            slots: Any = cls.__dict__.get("__slots__", ())
+            for slot in (slots,) if isinstance(slots, str) else slots:
+                if slot not in ("__dict__", "__weakref__"):
+                    held = getattr(value, slot, _MISSING)
+                    if held is not _MISSING:
+                        found.append(held)
+        return found
+    except RuntimeError:  # pragma: no cover - changed size while copied: look again next time
+        return ()
 
 
 class _NoId:
@@ -188,22 +205,23 @@ class ScopeManager:
     def _held(self) -> set[int]:
         """The ids of every mapping the manager can still reach, so can still hand out.
 
-        A look through its attributes, and what they hold (mappings, sequences, sets,
-        plain objects) a few levels deep: a hand-written manager may keep a scope's
-        storage in a dict of records, a list, a dataclass...
+        A look through its attributes and everything they hold, at any depth
+        (mappings, sequences, sets, plain objects, ``__slots__`` objects): a
+        hand-written manager may keep a scope's storage in a dict of records, a
+        list, a dataclass...  Should a storage still escape this look, the
+        container drops what it finalized from it, so nothing finalized is
+        handed out again either way.
         """
         held: set[int] = set()
         seen: set[int] = set()
-        todo: list[tuple[object, int]] = [(value, 0) for value in vars(self).values()]
-        while todo:
-            value, depth = todo.pop()
+        todo: list[object] = [v for k, v in list(vars(self).items()) if not k.startswith(_OWN)]
+        while todo and len(seen) < _REACH:
+            value = todo.pop()
             ident = id(value)
-            if ident in seen or isinstance(value, (str, bytes, int, float, type)):
+            if ident in seen or isinstance(value, _ATOMS):
                 continue
             seen.add(ident)
-            if depth > _REACH:
-                continue
-            todo.extend((child, depth + 1) for child in _children(value))
+            todo.extend(_children(value))
             if isinstance(value, Mapping):
                 held.add(ident)
         return held

@@ -25,10 +25,8 @@ import functools
 from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 from ._codegen import CHECK, CLASS, GENERATOR, MISSING_CONST, NONE, generate, generate_async
-from ._errors import InjectionError, ScopeError, describe_key
+from ._errors import InjectionError, InjectQError, ScopeError, describe_key
 from ._finalize import (
     Record,
     conclude,
@@ -38,6 +36,7 @@ from ._finalize import (
     has_teardown,
     record_needs_await,
 )
+from ._flight import MISSING, aclaim, claim, reentered, release, start, stop
 from ._keys import SINGLETON, TRANSIENT
 from ._spec import CallKind
 
@@ -47,12 +46,8 @@ if TYPE_CHECKING:
 
 __all__ = ["MISSING", "Node", "compile_binding", "constant", "missing_prereqs", "scope_id_node"]
 
-MISSING: Any = object()
 Build = Callable[..., Any]  # (start: Frame, created: list[Record] | None = None) -> value
 ABuild = Callable[..., Awaitable[Any]]
-
-
-_NO_PENDING: dict[Hashable, anyio.Event | None] = {}
 
 
 class Node:
@@ -201,6 +196,8 @@ def _adopt(frame: Frame, local: list[Record], record: Record) -> None:
 
 
 def _failed_sync(local: list[Record], exc: BaseException, key: Hashable) -> None:
+    if isinstance(exc, InjectQError):
+        exc.add_frame(key)
     # what needs an await cannot be finalized here; the refusal that brought us here says so
     local[:] = [record for record in local if not record_needs_await(record)]
     errors = drive_sync(finalize(local, is_async=False), lambda: exc)
@@ -208,6 +205,8 @@ def _failed_sync(local: list[Record], exc: BaseException, key: Hashable) -> None
 
 
 async def _failed_async(local: list[Record], exc: BaseException, key: Hashable) -> None:
+    if isinstance(exc, InjectQError):
+        exc.add_frame(key)
     errors = await finalize_async(local)
     conclude(errors, exc, f"a failed build of {describe_key(key)}")
 
@@ -243,18 +242,6 @@ def _needs_await(node: Node, find: Callable[[Frame], Frame]) -> Build:
 def missing_prereqs(node: Node, start: Frame) -> list[Node]:
     """The cached async factories of ``node``'s graph not built yet, seen from ``start``."""
     return [p for p in node.prereqs or () if p.peek(start) is MISSING]  # type: ignore[misc]
-
-
-async def _wait_for(frame: Frame, key: Hashable) -> Any:
-    """Wait while another task builds ``key`` in ``frame``; then its instance, or MISSING."""
-    pending = frame.pending
-    assert pending is not None
-    while key in pending:
-        event = pending[key]
-        if event is None:
-            event = pending[key] = anyio.Event()
-        await event.wait()
-    return frame.instances.get(key, MISSING)
 
 
 # -- top level ------------------------------------------------------------------
@@ -346,7 +333,12 @@ def compile_binding(
         "adopt": _adopt,
         "failed": _failed_sync,
         "failed_async": _failed_async,
-        "wait_for": _wait_for,
+        "claim": claim,
+        "aclaim": aclaim,
+        "release": release,
+        "start_flight": start,
+        "stop_flight": stop,
+        "reentered": reentered,
         "no_yield": _no_yield,
         "await_error": _await_error,
         "finder": functools.partial(_finder, root=root),

@@ -8,6 +8,8 @@ out and no entry of it is active) so its instances are finalized once.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from ._errors import BindingError, ScopeError
@@ -22,23 +24,35 @@ if TYPE_CHECKING:
 __all__ = ["ScopeRegistry"]
 
 
-class _CustomScopes:
-    """A registered custom scope name: its manager and the scopes it has open."""
+_OWNER = "_ScopeManager__registry"  # where a manager remembers the registry that holds it
 
-    __slots__ = ("ending", "manager", "states")
+
+class _CustomScopes:
+    """A registered custom scope name: its manager and the scopes it has open.
+
+    ``lock`` guards ``states``, ``ending`` and every ``SharedScope.active`` of
+    this name: entries and exits on many threads decide together, and only
+    once, which scope has ended.  It is never held while a manager method, a
+    factory or a finalizer runs.
+    """
+
+    __slots__ = ("ending", "lock", "manager", "states")
 
     def __init__(self, manager: ScopeManager) -> None:
         self.manager = manager
         self.states: dict[Hashable, SharedScope] = {}
         self.ending: list[SharedScope] = []  # ended, finalized once no entry is active
+        self.lock = threading.Lock()
 
 
 class ScopeRegistry:
     """Scope names, their nesting order, and the custom scopes' shared state."""
 
-    def __init__(self) -> None:
+    def __init__(self, ours: Callable[[Hashable], bool]) -> None:
         self.parents: dict[str, str | None] = {}
         self.custom: dict[str, _CustomScopes] = {}
+        #: whether the container put a key into a storage (it drops those it finalized)
+        self._ours = ours
 
     # -- names and order -------------------------------------------------------------
 
@@ -75,6 +89,11 @@ class ScopeRegistry:
 
     def register(self, name: str, manager: ScopeManager, parent: str | None) -> None:
         """Register (or replace) a custom scope; see ``InjectQ.register_scope_manager``."""
+        if not isinstance(name, str):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise ScopeError(
+                f"a scope name is a str, not {type(name).__name__} ({name!r})",
+                fix="register_scope_manager('tenant', manager): name the scope with a string",
+            )
         if name in RESERVED_SCOPES:
             raise ScopeError(
                 f"{name!r} is a built-in lifetime and cannot be registered as a custom scope",
@@ -99,6 +118,16 @@ class ScopeRegistry:
                         f"parent={parent!r} would make scope {name!r} its own ancestor"
                     )
                 ancestor = self.parents.get(ancestor)
+        owner_ref: weakref.ref[ScopeRegistry] | None = manager.__dict__.get(_OWNER)
+        owner = None if owner_ref is None else owner_ref()
+        if owner is not None and owner is not self and owner.holds(manager):
+            raise ScopeError(
+                f"this {type(manager).__name__} already runs a scope of another container;"
+                " a manager belongs to one container (sharing it would share the instances"
+                " it stores between the containers)",
+                fix=f"give each container its own manager:"
+                f" container.register_scope_manager({name!r}, {type(manager).__name__}(...))",
+            )
         old = self.custom.get(name)
         if old is not None and any(state.active for state in old.states.values()):
             raise ScopeError(
@@ -110,23 +139,39 @@ class ScopeRegistry:
             scopes.ending = [*old.ending, *old.states.values()]
         self.custom[name] = scopes
         self.parents[name] = parent
+        manager.__dict__[_OWNER] = weakref.ref(self)
+
+    def holds(self, manager: ScopeManager) -> bool:
+        """Whether ``manager`` runs one of this registry's scopes."""
+        return any(scopes.manager is manager for scopes in self.custom.values())
 
     # -- the scopes of one name ---------------------------------------------------------
 
-    def shared_scope(
+    def enter(
         self, name: str, scope_id: Hashable | None, storage: MutableMapping[Hashable, Any]
     ) -> SharedScope:
-        """The shared state of the scope whose storage the manager just handed over."""
+        """Count an entry of the scope whose storage the manager just handed over."""
         scopes = self.custom[name]
-        state = scopes.states.get(scope_id)
-        if state is not None and state.storage is not storage:
-            # the manager dropped the old storage and started a new one under the same id
-            if scopes.states.pop(scope_id, None) is state:
+        with scopes.lock:
+            state = scopes.states.get(scope_id)
+            if state is not None and state.storage is not storage:
+                # the manager dropped the old storage and started a new one under the same id
+                del scopes.states[scope_id]
                 scopes.ending.append(state)
-            state = None
-        if state is None:
-            state = scopes.states.setdefault(scope_id, SharedScope(storage))
-        return state
+                state = None
+            if state is None:
+                state = scopes.states[scope_id] = SharedScope(storage)
+            state.active += 1
+            return state
+
+    def leave(self, name: str, state: SharedScope) -> None:
+        """Count an exit of ``state``'s scope (whose manager may have been replaced since)."""
+        scopes = self.custom.get(name)
+        if scopes is None:  # pragma: no cover - a name is never unregistered
+            state.active -= 1
+            return
+        with scopes.lock:
+            state.active -= 1
 
     def drain(self, name: str, is_async: bool) -> Steps[list[Exception]]:
         """Finalize the scopes of ``name`` that have ended and have no active entry."""
@@ -134,29 +179,45 @@ class ScopeRegistry:
         if scopes is None:
             return []
         manager = scopes.manager
-        ended = manager._take_ended()
-        if ended is None:  # a hand-written manager: see what it still holds
-            held = manager._held()
-            ended = [
-                (scope_id, state.storage)
-                for scope_id, state in list(scopes.states.items())
-                if not state.active and id(state.storage) not in held
-            ]
-        for scope_id, storage in ended:
-            state = scopes.states.get(scope_id)
-            # the same id may already hold a newer scope: only its own storage ends it
-            if state is not None and state.storage is storage:
-                del scopes.states[scope_id]
-                scopes.ending.append(state)
-        # a sync exit leaves what needs an await to the next async exit or aclose()
-        ready = [s for s in scopes.ending if not s.active and (is_async or not _needs_await(s))]
-        if not ready:
-            return []
-        scopes.ending = [state for state in scopes.ending if state not in ready]
+        with scopes.lock:
+            ended = manager._take_ended()
+            if ended is None:  # a hand-written manager: see what it still holds
+                held = manager._held()
+                ended = [
+                    (scope_id, state.storage)
+                    for scope_id, state in scopes.states.items()
+                    if not state.active and id(state.storage) not in held
+                ]
+            for scope_id, storage in ended:
+                state = scopes.states.get(scope_id)
+                # the same id may already hold a newer scope: only its own storage ends it
+                if state is not None and state.storage is storage:
+                    del scopes.states[scope_id]
+                    scopes.ending.append(state)
+            if not scopes.ending:
+                return []
+            # a sync exit leaves what needs an await to the next async exit or aclose()
+            ready = [s for s in scopes.ending if not s.active and (is_async or not _needs_await(s))]
+            if not ready:
+                return []
+            scopes.ending = [state for state in scopes.ending if state not in ready]
+            for state in ready:
+                self._forget(state)
         errors: list[Exception] = []
         for state in ready:
             errors += yield from finalize(state.records, is_async=is_async)
         return errors
+
+    def _forget(self, state: SharedScope) -> None:
+        """Drop from an ended scope's storage what the container put there, before finalizing.
+
+        A hand-written manager may still hold the storage (or hand it out again):
+        it then holds nothing that was finalized, and the next entry builds anew.
+        """
+        storage = state.storage
+        for key in list(storage):
+            if self._ours(key):
+                storage.pop(key, None)
 
     def drain_all(self, is_async: bool) -> Steps[list[Exception]]:
         errors: list[Exception] = []
@@ -166,27 +227,40 @@ class ScopeRegistry:
 
     # -- closing ------------------------------------------------------------------------
 
+    def shared_frames(self) -> list[SharedScope]:
+        """Every custom scope's shared state, where builds of its instances may be in flight."""
+        found: list[SharedScope] = []
+        for scopes in list(self.custom.values()):
+            with scopes.lock:
+                found += [*scopes.states.values(), *scopes.ending]
+        return found
+
     def open_records(self) -> list[Record]:
         records: list[Record] = []
-        for scopes in self.custom.values():
-            for state in [*scopes.states.values(), *scopes.ending]:
-                records += state.records
+        for scopes in list(self.custom.values()):
+            with scopes.lock:
+                for state in [*scopes.states.values(), *scopes.ending]:
+                    records += state.records
         return records
 
-    def close_steps(
-        self, is_async: bool, ours: Callable[[Hashable], bool]
-    ) -> Steps[list[Exception]]:
-        """Finalize every custom scope still alive; drop from the storages what ``ours``."""
+    def close_steps(self, is_async: bool) -> Steps[list[Exception]]:
+        """Finalize every custom scope still alive, and forget them.
+
+        A scope entered right now stays registered as ending: what its entries
+        build after this is finalized when its last entry is left (or by the
+        next close).
+        """
         errors: list[Exception] = []
-        for scopes in self.custom.values():
-            doomed = [*scopes.states.values(), *scopes.ending]
-            scopes.manager._container_closed(list(scopes.states))
-            scopes.states.clear()
-            scopes.ending = []
+        for scopes in list(self.custom.values()):
+            with scopes.lock:
+                doomed = [*scopes.states.values(), *scopes.ending]
+                scopes.manager._container_closed(list(scopes.states))
+                scopes.states.clear()
+                scopes.ending = [state for state in doomed if state.active]
+                for state in doomed:
+                    self._forget(state)
             for state in doomed:
                 errors += yield from finalize(state.records, is_async=is_async)
-                for key in [k for k in state.storage if ours(k)]:
-                    state.storage.pop(key, None)  # never hand out what was just finalized
         return errors
 
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import inspect
 import threading
-import types
 import typing
+from collections.abc import MutableMapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import anyio
@@ -38,8 +39,8 @@ from ._managers import ScopeManager, calling_manager
 from ._plan import missing_prereqs
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Hashable, MutableMapping
-    from contextvars import ContextVar, Token
+    from collections.abc import Callable, Coroutine, Hashable, Iterator
+    from contextvars import Token
     from types import TracebackType
 
     from anyio import CancelScope
@@ -47,11 +48,15 @@ if TYPE_CHECKING:
 
     from ._container import InjectQ
 
-__all__ = ["Frame", "ScopeHandle", "SharedScope"]
+__all__ = ["Ended", "Frame", "ScopeHandle", "SharedScope", "active_container"]
 
 T = TypeVar("T")
 PosArgsT = TypeVarTuple("PosArgsT")
 _NEW, _ACTIVE, _LEFT = 0, 1, 2
+
+#: the active container of this context: set by ``container.context()``,
+#: ``test_container()`` and every scope block (``InjectQ.get_instance()`` reads it)
+active_container: ContextVar[InjectQ | None] = ContextVar("injectq.active_container", default=None)
 
 
 class Frame:
@@ -74,14 +79,18 @@ class Frame:
         self.is_async = is_async
         self.scope_id: Hashable | None = None
         self.instances: MutableMapping[Hashable, Any] = {}
-        self.pending: dict[Hashable, anyio.Event | None] | None = (
-            None  # made when an async build starts
-        )
+        #: key -> what builds it now (see ``_flight``); made on the first build in flight
+        self.pending: dict[Hashable, Any] | None = None
         self.records: list[Record] = []
         self.lock: threading.RLock = threading.RLock()
 
     def adopt(self, records: list[Record]) -> None:
-        """Take over ``records``; a frame left with ``with`` refuses what needs ``await``."""
+        """Take over ``records``; a frame left with ``with`` refuses what needs ``await``.
+
+        A scope that has ended takes nothing: whoever built ``records`` finalizes them.
+        """
+        if type(self.instances) is Ended:
+            raise self.instances.error(records[0][2] if records else None)
         if not self.is_async:
             for record in records:
                 if record_needs_await(record):
@@ -108,7 +117,58 @@ def _unwrap(raised: BaseException, exc: BaseException | None) -> BaseException:
     return typing.cast("BaseException", raised)  # type: ignore[redundant-cast,unused-ignore]
 
 
-_GONE: MutableMapping[Hashable, Any] = types.MappingProxyType({})  # type: ignore[assignment]
+class Ended(MutableMapping[Any, Any]):
+    """What a scope that has ended holds, seen from code that outlived it.
+
+    A left scope's frame swaps its instances for this: the first thing every
+    builder does with a frame is look a key up in it, and here that look-up is
+    the clear error -- so nothing is built for, or handed out from, a scope
+    that is over, at no cost to the resolution of live scopes.
+    """
+
+    __slots__ = ("what",)
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def error(self, key: Hashable | None) -> ScopeError:
+        asked = "" if key is None else f"; {describe_key(key)} cannot be resolved in it"
+        return ScopeError(
+            f"{self.what} has ended{asked} (this code outlived the scope it started in:"
+            " a task started through an outer task group, a copied context, or a kept handle)",
+            key=key,
+            chain=() if key is None else [key],
+            fix="keep the work inside the scope with `scope.start_soon(...)` / `await"
+            " scope.start(...)`, or open a scope of its own in the job (`async with"
+            " container.scope(): ...`)",
+        )
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        raise self.error(key)
+
+    def __getitem__(self, key: Any) -> Any:
+        raise self.error(key)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        raise self.error(key)
+
+    def __delitem__(self, key: Any) -> None:
+        raise self.error(key)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return f"<{self.what} (ended)>"
+
+
+def _describe_scope(name: str, scope_id: Hashable | None) -> str:
+    if name == "scoped":
+        return "the request scope ('scoped')"
+    return f"the {name!r} scope" + ("" if scope_id is None else f" {scope_id!r}")
 
 
 def _name_of(func: object) -> str:
@@ -128,7 +188,7 @@ class SharedScope:
         self.storage = storage
         self.active = 0
         self.records: list[Record] = []
-        self.pending: dict[Hashable, anyio.Event | None] = {}
+        self.pending: dict[Hashable, Any] = {}
         self.lock = threading.RLock()
 
 
@@ -146,7 +206,7 @@ class ScopeHandle(Frame):
         "_token",
     )
 
-    _token: Token[Frame] | None
+    _token: tuple[Token[Frame], Token[InjectQ | None]] | None
     _shared: SharedScope
     _snapshot: dict[str, Any] | None
 
@@ -188,24 +248,46 @@ class ScopeHandle(Frame):
             )
 
     def _enter_frame(self, is_async: bool) -> None:
-        var: ContextVar[Frame] = self._container._scope_var
+        container = self._container
+        var: ContextVar[Frame] = container._scope_var
         self.parent = var.get()
         self.is_async = is_async
-        self._token = var.set(self)
+        # the scope block makes its container the active one (``@inject``, get_instance())
+        self._token = (var.set(self), active_container.set(container))
         self._state = _ACTIVE
+
+    def _detach(self) -> None:
+        """Restore the context the scope was entered from; refuse any other context.
+
+        Called first on the way out, before anything changes: a scope left from
+        another task or thread is refused and stays intact for its own task.
+        """
+        tokens = self._token
+        if tokens is None:  # pragma: no cover - entered scopes always have their tokens
+            return
+        try:
+            self._container._scope_var.reset(tokens[0])
+        except ValueError:
+            raise ScopeError(
+                f"{_describe_scope(self.name, self.scope_id)} is left from another task or"
+                " thread than the one that entered it; it is still active",
+                fix="leave a scope in the task (and thread) that entered it: keep the"
+                " `with` / `async with` block in one task, and start other work inside"
+                " it with `scope.start_soon(...)`",
+            ) from None
+        self._token = None
+        active_container.reset(tokens[1])
 
     def _leave_frame(self) -> None:
         self._state = _LEFT
-        token = self._token
-        self._token = None
-        if token is not None:
-            self._container._scope_var.reset(token)
         if self._manager is None:
             # A left request scope gives up its instances, and the container keeps the
             # handle among the last few left: ``id(scope)`` of short scopes that follow
             # each other (say, one per thread) stays distinct, as a log key would need.
-            self.instances = _GONE
+            self.instances = self._container._ended_request
             self._container._recently_left.append(self)
+        else:
+            self.instances = Ended(_describe_scope(self.name, self.scope_id))
 
     def _open(self, is_async: bool) -> Steps[None]:
         """Enter a custom scope: the manager's steps (which may await), then the frame."""
@@ -232,8 +314,7 @@ class ScopeHandle(Frame):
                     f" enter_scope() for the {self.name!r} scope",
                     fix="return the mapping that holds the entered scope's instances",
                 )
-            shared = self._container._scopes.shared_scope(self.name, self.scope_id, storage)
-            shared.active += 1
+            shared = self._container._scopes.enter(self.name, self.scope_id, storage)
             self._shared = shared
             self.instances = storage
             self.records = shared.records
@@ -259,6 +340,7 @@ class ScopeHandle(Frame):
         self._leave_frame()
         shared = self._shared
         errors: list[Exception] = []
+        registry = self._container._scopes
         with calling_manager():
             for step in (manager.exit_scope, lambda: manager.cleanup_scope(self.scope_id)):
                 try:
@@ -268,8 +350,8 @@ class ScopeHandle(Frame):
                 except Exception as exc:
                     errors.append(exc)
         manager._restore(self._snapshot)
-        shared.active -= 1
-        errors += yield from self._container._scopes.drain(self.name, is_async)
+        registry.leave(self.name, shared)
+        errors += yield from registry.drain(self.name, is_async)
         return errors
 
     def _refuse(self) -> ScopeError:
@@ -294,6 +376,7 @@ class ScopeHandle(Frame):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._detach()
         if self._manager is None:  # a request scope: the frame, then its teardown
             self._leave_frame()
             if self.records:
@@ -335,6 +418,7 @@ class ScopeHandle(Frame):
         task_group = self._task_group
         if task_group is None:  # pragma: no cover - __aenter__ failed, so no __aexit__
             return
+        self._detach()
         # With no task to wait for, tear down first, shielded by the group's own
         # cancel scope (a cancel scope less to open and close, which is most of an
         # exit's cost on trio), then close the group unshielded, as it was entered.
@@ -367,10 +451,17 @@ class ScopeHandle(Frame):
     # -- use --------------------------------------------------------------------
 
     def _inactive(self, action: str) -> ScopeError:
-        when = "before it is entered" if self._state == _NEW else "after it has been left"
+        what = _describe_scope(self.name, self.scope_id)
+        if self._state == _NEW:
+            return ScopeError(
+                f"{action} on {what} before it is entered",
+                fix=f"call it inside `async with container.scope({self.name!r}) as scope:`",
+            )
         return ScopeError(
-            f"{action} on the {self.name!r} scope {when}",
-            fix=f"call it inside `async with container.scope({self.name!r}) as scope:`",
+            f"{action} on {what} after it has been left: the scope has ended (a kept"
+            " handle, or a task that outlived the scope)",
+            fix="keep the work inside the scope with `scope.start_soon(...)` / `await"
+            " scope.start(...)`, or open a scope of its own in the job",
         )
 
     def _check_active(self, action: str) -> None:

@@ -232,7 +232,14 @@ class _Emitter:
         self.emit(indent, f"{v} = {inst}.get({key}, MISSING)")
         self.emit(indent, f"if {v} is MISSING:")
         i = indent + 1
-        self.emit(i, f"{v}, {pend} = await aclaim({frame}, {key})")
+        if path:
+            self.emit(i, "try:")
+            self.emit(i + 1, f"{v}, {pend} = await aclaim({frame}, {key})")
+            self.emit(i, "except InjectQError as exc:")
+            self.emit(i + 1, f"add_frames(exc, {self.name('p', path)})")
+            self.emit(i + 1, "raise")
+        else:
+            self.emit(i, f"{v}, {pend} = await aclaim({frame}, {key})")
         self.emit(i, f"if {pend} is not None:")
         i += 1
         self.emit(i, f"{event} = start_flight({pend})")

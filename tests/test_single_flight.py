@@ -37,35 +37,35 @@ async def test_a_sync_build_calling_back_into_the_loop_does_not_block_an_unrelat
 ):
     """A worker thread building one singleton and waiting for the loop does not hold up another key."""
     in_build = threading.Event()
-    loop_answered = threading.Event()
+    unrelated_built = anyio.Event()
 
     async def from_the_loop() -> str:
+        await unrelated_built.wait()  # the loop answers once it has built Unrelated
         return "settings"
 
     def make_model() -> Model:
         in_build.set()
         model = Model()
         model.settings = anyio.from_thread.run(from_the_loop)  # type: ignore[attr-defined]
-        loop_answered.set()
         return model
 
     container = InjectQ()
     container.bind_factory(Model, make_model, scope=Scope.SINGLETON)
     container.bind(Unrelated)
-    results: list[object] = []
+    models: list[Model] = []
 
     async def build_model() -> None:
-        results.append(await anyio.to_thread.run_sync(container.get, Model))
+        models.append(await anyio.to_thread.run_sync(container.get, Model))
 
     with anyio.fail_after(TIMEOUT):
         async with anyio.create_task_group() as group:
             group.start_soon(build_model)
             await anyio.to_thread.run_sync(in_build.wait)
-            results.append(container.get(Unrelated))  # would hang behind Model's build
-    assert loop_answered.is_set()
-    assert isinstance(results[0], Unrelated)
-    assert isinstance(results[1], Model)
-    assert container.get(Model) is results[1]
+            unrelated = container.get(Unrelated)  # would hang behind Model's build
+            unrelated_built.set()
+    assert isinstance(unrelated, Unrelated)
+    assert models[0].settings == "settings"  # type: ignore[attr-defined]
+    assert container.get(Model) is models[0]
 
 
 def test_threads_asking_for_one_sync_singleton_wait_for_its_one_build() -> None:

@@ -36,12 +36,10 @@ without looking it up; otherwise the general one above runs.
 
 from __future__ import annotations
 
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ._errors import InjectQError
 from ._finalize import AGEN, GEN, OBJ, has_teardown, only_async_teardown
-from ._flight import SYNC_BUILD
 from ._keys import SCOPED, SINGLETON, TRANSIENT
 
 if TYPE_CHECKING:
@@ -144,10 +142,12 @@ class _Emitter:
             self.emit(indent, f"{v} = inst.get({key}, MISSING)")
             self.emit(indent, f"if {v} is MISSING:")
             if not self.flights:  # a request scope: a build in flight here is a cycle, or busy
-                self.emit(indent + 1, f"if pending and {key} in pending:")
-                self.emit(indent + 2, f"exc = reentered(pending, {key})")
-                self.emit(indent + 2, f"add_frames(exc, {self.name('p', (*path, node.key))})")
-                self.emit(indent + 2, "raise exc")
+                chain = self.name("p", (*path, node.key))
+                for where, error in (("building", "cycle"), ("pending", "busy")):
+                    self.emit(indent + 1, f"if {where} and {key} in {where}:")
+                    self.emit(indent + 2, f"exc = {error}({key})")
+                    self.emit(indent + 2, f"add_frames(exc, {chain})")
+                    self.emit(indent + 2, "raise exc")
             self.construct(node, v, key, indent + 1, path, cached=True)
         self.known[id(node)] = v
 
@@ -232,14 +232,25 @@ class _Emitter:
         self.emit(indent, f"{v} = {inst}.get({key}, MISSING)")
         self.emit(indent, f"if {v} is MISSING:")
         i = indent + 1
+        claim = f"{v}, {pend} = await aclaim({frame}, {key})"
+        if node.scope == SCOPED:  # every build of a request scope runs on its one loop
+            flights = self.var("d")
+            self.emit(i, f"{flights} = {frame}.pending")
+            self.emit(i, f"if {flights} is None:")
+            self.emit(i + 1, f"{flights} = {frame}.pending = {{}}")
+            self.emit(i, f"if {key} not in {flights}:")
+            self.emit(i + 1, f"{pend} = {flights}[{key}] = Flight(True, ({key},))")
+            self.emit(i, "else:")
+            i += 1
         if path:
             self.emit(i, "try:")
-            self.emit(i + 1, f"{v}, {pend} = await aclaim({frame}, {key})")
+            self.emit(i + 1, claim)
             self.emit(i, "except InjectQError as exc:")
             self.emit(i + 1, f"add_frames(exc, {self.name('p', path)})")
             self.emit(i + 1, "raise")
         else:
-            self.emit(i, f"{v}, {pend} = await aclaim({frame}, {key})")
+            self.emit(i, claim)
+        i = indent + 1
         self.emit(i, f"if {pend} is not None:")
         i += 1
         self.emit(i, f"{event} = start_flight({pend})")
@@ -265,7 +276,11 @@ class _Emitter:
             self.emit(i + 1, f"ready[{key}] = {v}")
         self.emit(i, "finally:")
         self.emit(i + 1, f"stop_flight({event})")
-        self.emit(i + 1, f"release({frame}, {pend})")
+        if node.scope == SCOPED:
+            self.emit(i + 1, f"{frame}.pending.pop({key}, None)")
+            self.emit(i + 1, f"finish({pend})")
+        else:
+            self.emit(i + 1, f"release({frame}, {pend})")
 
     def arguments(
         self, node: Node, indent: int, path: tuple[Hashable, ...]
@@ -460,12 +475,13 @@ def _claimed_body(emitter: _Emitter, node: Node, key: str) -> None:
 def _locked_body(emitter: _Emitter, node: Node, key: str) -> None:
     """A request scope's frame: one build at a time under the scope's lock.
 
-    While it runs, ``frame.pending`` marks the keys it caches, so a factory that
+    While it runs, ``frame.building`` holds the keys it caches, so a factory that
     asks the container for something needing its own key is a cycle, not a
     recursion without end.
     """
     emitter.emit(1, "with frame.lock:")
     emitter.emit(2, "pending = frame.pending")
+    emitter.emit(2, "building = frame.building")
     # Twice: first for a frame that holds none of the instances this build caches
     # (a fresh scope, most often), which builds them all without a look-up; then
     # the general variant, which looks each one up first.
@@ -475,25 +491,28 @@ def _locked_body(emitter: _Emitter, node: Node, key: str) -> None:
     emitter.emit(2, "local = []")
     _cached_top(emitter, node, key)
     emitter.fresh = None
-    marks = emitter.name("marks", MappingProxyType(dict.fromkeys(fresh, SYNC_BUILD)))
+    marks = emitter.name("marks", frozenset(fresh))
     emitter.lines[fresh_at:fresh_at] = [
-        f"        if not pending and {emitter.name('fresh', frozenset(fresh))}.isdisjoint(inst):",
-        f"            frame.pending = {marks}",
+        "        if not pending and building is None and"
+        f" {emitter.name('fresh', frozenset(fresh))}.isdisjoint(inst):",
+        f"            frame.building = {marks}",
         "            try:",
     ]
     body_at = fresh_at + 3
     emitter.lines[body_at:] = ["        " + line for line in emitter.lines[body_at:]]
     emitter.emit(3, "finally:")
-    emitter.emit(4, "frame.pending = pending")
+    emitter.emit(4, "frame.building = None")
     emitter.emit(2, "else:")
     general_at = len(emitter.lines)
     for line in (
         f"v0 = inst.get({key}, MISSING)",
         "if v0 is not MISSING:",
         "    return v0",
+        f"if building and {key} in building:",
+        f"    raise cycle({key})",
         f"if pending and {key} in pending:",
-        f"    raise reentered(pending, {key})",
-        f"frame.pending = {{**pending, **{marks}}} if pending else {marks}",
+        f"    raise busy({key})",
+        f"frame.building = {marks} if building is None else building | {marks}",
         "try:",
         "    local = []",
     ):
@@ -502,7 +521,7 @@ def _locked_body(emitter: _Emitter, node: Node, key: str) -> None:
     _cached_top(emitter, node, key)
     emitter.lines[body_at:] = ["    " + line for line in emitter.lines[body_at:]]
     emitter.emit(2, "finally:")
-    emitter.emit(3, "frame.pending = pending")
+    emitter.emit(3, "frame.building = building")
     emitter.lines[general_at:] = ["    " + line for line in emitter.lines[general_at:]]
     emitter.emit(2, "if local:")
     emitter.emit(3, "frame.adopt(local)")

@@ -19,9 +19,10 @@ How a waiter waits depends on where the flight is:
   something that needs the factory's own key): that is a cycle, reported as a
   ``CircularDependencyError`` rather than waiting forever.
 
-The request scope's own frame takes the other road (see ``_codegen``): its
-builds are serialized by the scope's lock, as its instances are only ever
-shared by the tasks and threads of one request.
+The request scope's own frame takes a lighter road (see ``_codegen``): its
+sync builds are serialized by the scope's lock and marked in ``frame.building``
+(to find cycles), and its async builds, all on the loop of the task that owns
+the scope, claim their key without a lock.
 """
 
 from __future__ import annotations
@@ -42,14 +43,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MISSING",
-    "SYNC_BUILD",
     "Flight",
     "aclaim",
     "await_flight",
+    "busy",
     "claim",
+    "cycle",
     "finish",
     "in_flight",
-    "reentered",
     "release",
     "start",
     "stop",
@@ -58,31 +59,82 @@ __all__ = [
 
 _get_ident = threading.get_ident
 MISSING: Any = object()
+_done_lock = threading.Lock()  # makes each flight's threading.Event once, on demand
 
 
 class Flight:
-    """One build in progress: who runs it, and how to wait for its end."""
+    """One build in progress: who runs it, and how to wait for its end.
 
-    __slots__ = ("done", "event", "is_async", "keys", "thread")
+    The events to wait on are made by the first waiter that needs one: most
+    builds have no waiter at all.
+    """
 
-    def __init__(self, is_async: bool, keys: Iterable[Hashable]) -> None:
+    __slots__ = ("done", "event", "finished", "is_async", "keys", "thread")
+
+    def __init__(self, is_async: bool, keys: tuple[Hashable, ...]) -> None:
         self.thread = _get_ident()
         self.is_async = is_async
-        self.keys = tuple(keys)
-        self.done = threading.Event()
-        self.event: anyio.Event | None = None  # made by waiters of the same event loop
+        self.keys = keys
+        self.finished = False
+        self.done: threading.Event | None = None  # for waiters in other threads
+        self.event: anyio.Event | None = None  # for waiters of the same event loop
 
     def __repr__(self) -> str:
         kind = "async" if self.is_async else "sync"
-        return f"<Flight {kind} {', '.join(map(describe_key, self.keys))}>"
+        return f"<{kind} build of {', '.join(map(describe_key, self.keys))}>"
 
 
-#: the async flights this context is running (a child task inherits its parent's)
-_building: ContextVar[tuple[Flight, ...]] = ContextVar("injectq.building", default=())
+#: the async builds this context runs, innermost first, as nested pairs
+#: ``(flight, outer)`` (a child task inherits its parent's)
+_building: ContextVar[tuple[Any, ...] | None] = ContextVar("injectq.building", default=None)
 
-#: in a request scope's ``pending``: the key is being built by a sync build of
-#: this frame, further up the stack of the thread that holds the scope's lock
-SYNC_BUILD: Any = "sync build in progress"
+
+def _ours(flight: Flight) -> bool:
+    """Whether ``flight`` is run by this context (or a task that started this one)."""
+    chain = _building.get()
+    while chain is not None:
+        if chain[0] is flight:
+            return True
+        chain = chain[1]
+    return False
+
+
+def start(flight: Flight) -> Any:
+    """Mark ``flight`` as run by this context (for cycle detection); returns a token."""
+    return _building.set((flight, _building.get()))
+
+
+def stop(token: Any) -> None:
+    _building.reset(token)
+
+
+def finish(flight: Flight) -> None:
+    """Wake whoever waits for ``flight`` (its keys are already released)."""
+    flight.finished = True
+    done = flight.done  # read after ``finished`` is set: see ``_block_on``
+    if done is not None:
+        done.set()
+    if flight.event is not None:
+        flight.event.set()
+
+
+def _block_on(flight: Flight) -> None:
+    """Wait in this thread until ``flight`` (of another thread) has finished."""
+    with _done_lock:
+        done = flight.done
+        if done is None:
+            done = flight.done = threading.Event()
+    if not flight.finished:  # checked after ``done`` exists: ``finish`` sets one or the other
+        done.wait()
+
+
+async def _await_here(flight: Flight) -> None:
+    """Wait in a task until ``flight``, of this thread's event loop, has finished."""
+    event = flight.event
+    if event is None:
+        event = flight.event = anyio.Event()
+    if not flight.finished:
+        await event.wait()
 
 
 def _busy(key: Hashable) -> InjectionError:
@@ -95,11 +147,9 @@ def _busy(key: Hashable) -> InjectionError:
     )
 
 
-def _cycle_or_busy(flight: Flight, key: Hashable, me: int) -> BaseException | None:
-    """The error when ``flight`` (building ``key``) cannot be waited for from here."""
-    if flight in _building.get() or (flight.thread == me and not flight.is_async):
-        return CircularDependencyError([key])
-    return None
+def _is_cycle(flight: Flight, me: int) -> bool:
+    """Whether waiting for ``flight`` would be waiting for ourselves."""
+    return (flight.thread == me and not flight.is_async) or _ours(flight)
 
 
 def claim(frame: Frame, keys: tuple[Hashable, ...]) -> Flight:
@@ -119,17 +169,16 @@ def claim(frame: Frame, keys: tuple[Hashable, ...]) -> Flight:
                         busy = (key, other)
                         break
             if busy is None:
-                flight = Flight(False, [k for k in keys if k not in pending])
+                flight = Flight(False, tuple(k for k in keys if k not in pending))
                 for key in flight.keys:
                     pending[key] = flight
                 return flight
         key, other = busy
-        error = _cycle_or_busy(other, key, me)
-        if error is not None:
-            raise error
+        if _is_cycle(other, me):
+            raise CircularDependencyError([key])
         if other.thread == me:  # a task of this loop builds it: a sync call cannot wait
             raise _busy(key)
-        other.done.wait()
+        _block_on(other)
 
 
 async def aclaim(frame: Frame, key: Hashable) -> tuple[Any, Flight | None]:
@@ -145,30 +194,14 @@ async def aclaim(frame: Frame, key: Hashable) -> tuple[Any, Flight | None]:
                 value = frame.instances.get(key, MISSING)
                 if value is not MISSING:
                     return value, None
-                flight = Flight(True, (key,))
-                pending[key] = flight
+                flight = pending[key] = Flight(True, (key,))
                 return MISSING, flight
-        if other is SYNC_BUILD:  # a sync build of this thread, further up: a cycle
+        if _is_cycle(other, me):
             raise CircularDependencyError([key])
-        error = _cycle_or_busy(other, key, me)
-        if error is not None:
-            raise error
         if other.thread == me:  # another task of this event loop
-            if other.event is None:
-                other.event = anyio.Event()
-            if not other.done.is_set():
-                await other.event.wait()
+            await _await_here(other)
         else:  # another thread, or another event loop: wait without blocking ours
-            await anyio.to_thread.run_sync(other.done.wait, abandon_on_cancel=True)
-
-
-def start(flight: Flight) -> Any:
-    """Mark ``flight`` as running in this context (for cycle detection); returns a token."""
-    return _building.set((*_building.get(), flight))
-
-
-def stop(token: Any) -> None:
-    _building.reset(token)
+            await anyio.to_thread.run_sync(_block_on, other, abandon_on_cancel=True)
 
 
 def release(frame: Frame, flight: Flight) -> None:
@@ -182,17 +215,13 @@ def release(frame: Frame, flight: Flight) -> None:
     finish(flight)
 
 
-def finish(flight: Flight) -> None:
-    """Wake whoever waits for ``flight``."""
-    flight.done.set()
-    if flight.event is not None:
-        flight.event.set()
+def cycle(key: Hashable) -> CircularDependencyError:
+    """A request scope's sync build met ``key``, which a build further up is making."""
+    return CircularDependencyError([key])
 
 
-def reentered(pending: dict[Hashable, Any], key: Hashable) -> BaseException:
-    """The error when a request scope's sync build meets ``key`` in flight in its frame."""
-    if pending.get(key) is SYNC_BUILD:
-        return CircularDependencyError([key])
+def busy(key: Hashable) -> InjectionError:
+    """A request scope's sync build met ``key`` being built by a task of the loop."""
     return _busy(key)
 
 
@@ -212,21 +241,21 @@ def in_flight(frames: Iterable[Any]) -> list[tuple[Any, Flight]]:
 
 async def await_flight(flight: Flight) -> None:
     """Wait for ``flight`` to end, from a task (for closing)."""
-    if flight in _building.get():
+    me = _get_ident()
+    if _is_cycle(flight, me):
         return  # our own: closing from inside a build does not wait for itself
-    if flight.thread == _get_ident():
-        if flight.is_async:
-            if flight.event is None:
-                flight.event = anyio.Event()
-            if not flight.done.is_set():
-                await flight.event.wait()
-        return  # a sync build of this thread is further up our own stack
-    await anyio.to_thread.run_sync(flight.done.wait, abandon_on_cancel=True)
+    if flight.thread == me:
+        await _await_here(flight)
+    else:
+        await anyio.to_thread.run_sync(_block_on, flight, abandon_on_cancel=True)
 
 
 def wait_flight(flight: Flight) -> bool:
     """Wait for ``flight`` to end, blocking (for closing); False when this thread cannot."""
-    if flight.thread == _get_ident():
-        return not flight.is_async or flight in _building.get()
-    flight.done.wait()
+    me = _get_ident()
+    if _is_cycle(flight, me):
+        return True
+    if flight.thread == me:
+        return False  # a task of this thread's event loop: blocking would stop it
+    _block_on(flight)
     return True

@@ -36,7 +36,7 @@ from ._finalize import (
     has_teardown,
     record_needs_await,
 )
-from ._flight import MISSING, aclaim, claim, reentered, release, start, stop
+from ._flight import MISSING, Flight, aclaim, busy, claim, cycle, finish, release, start, stop
 from ._keys import SINGLETON, TRANSIENT
 from ._spec import CallKind
 
@@ -338,7 +338,10 @@ def compile_binding(
         "release": release,
         "start_flight": start,
         "stop_flight": stop,
-        "reentered": reentered,
+        "cycle": cycle,
+        "busy": busy,
+        "finish": finish,
+        "Flight": Flight,
         "no_yield": _no_yield,
         "await_error": _await_error,
         "finder": functools.partial(_finder, root=root),

@@ -53,6 +53,7 @@ __all__ = ["Ended", "Frame", "ScopeHandle", "SharedScope", "active_container"]
 T = TypeVar("T")
 PosArgsT = TypeVarTuple("PosArgsT")
 _NEW, _ACTIVE, _LEFT = 0, 1, 2
+_ENTER_ONCE = "a scope handle is entered once and left once: open a new one with container.scope(...)"
 
 #: the active container of this context: set by ``container.context()``,
 #: ``test_container()`` and every scope block (``InjectQ.get_instance()`` reads it)
@@ -63,6 +64,7 @@ class Frame:
     """Instances of one lifetime and the records that finalize them."""
 
     __slots__ = (
+        "building",
         "instances",
         "is_async",
         "lock",
@@ -83,6 +85,8 @@ class Frame:
         self.pending: dict[Hashable, Any] | None = None
         self.records: list[Record] = []
         self.lock: threading.RLock = threading.RLock()
+        #: while a sync build runs in a request scope: the keys it caches (see ``_codegen``)
+        self.building: frozenset[Hashable] | None = None
 
     def adopt(self, records: list[Record]) -> None:
         """Take over ``records``; a frame left with ``with`` refuses what needs ``await``.
@@ -204,9 +208,11 @@ class ScopeHandle(Frame):
         "_state",
         "_task_group",
         "_token",
+        "_was_active",
     )
 
-    _token: tuple[Token[Frame], Token[InjectQ | None]] | None
+    _token: Token[Frame] | None
+    _was_active: Token[InjectQ | None]
     _shared: SharedScope
     _snapshot: dict[str, Any] | None
 
@@ -224,6 +230,7 @@ class ScopeHandle(Frame):
         self.scope_id = scope_id
         self.instances = {}
         self.pending = None
+        self.building = None
         self.records = []
         self.lock = threading.RLock()  # its own: builds in other scopes never wait for it
         self._container = container
@@ -253,7 +260,8 @@ class ScopeHandle(Frame):
         self.parent = var.get()
         self.is_async = is_async
         # the scope block makes its container the active one (``@inject``, get_instance())
-        self._token = (var.set(self), active_container.set(container))
+        self._token = var.set(self)
+        self._was_active = active_container.set(container)
         self._state = _ACTIVE
 
     def _detach(self) -> None:
@@ -262,21 +270,24 @@ class ScopeHandle(Frame):
         Called first on the way out, before anything changes: a scope left from
         another task or thread is refused and stays intact for its own task.
         """
-        tokens = self._token
-        if tokens is None:  # pragma: no cover - entered scopes always have their tokens
-            return
         try:
-            self._container._scope_var.reset(tokens[0])
-        except ValueError:
-            raise ScopeError(
-                f"{_describe_scope(self.name, self.scope_id)} is left from another task or"
-                " thread than the one that entered it; it is still active",
-                fix="leave a scope in the task (and thread) that entered it: keep the"
-                " `with` / `async with` block in one task, and start other work inside"
-                " it with `scope.start_soon(...)`",
-            ) from None
+            self._container._scope_var.reset(self._token)  # type: ignore[arg-type]
+        except (ValueError, TypeError, AttributeError):
+            raise self._not_here() from None
         self._token = None
-        active_container.reset(tokens[1])
+        active_container.reset(self._was_active)
+
+    def _not_here(self) -> ScopeError:
+        what = _describe_scope(self.name, self.scope_id)
+        if self._state != _ACTIVE:
+            return ScopeError(f"{what} is not active: it cannot be left", fix=_ENTER_ONCE)
+        return ScopeError(
+            f"{what} is left from another task or thread than the one that entered it;"
+            " it is still active",
+            fix="leave a scope in the task (and thread) that entered it: keep the"
+            " `with` / `async with` block in one task, and start other work inside"
+            " it with `scope.start_soon(...)`",
+        )
 
     def _leave_frame(self) -> None:
         self._state = _LEFT
@@ -364,8 +375,14 @@ class ScopeHandle(Frame):
     def __enter__(self) -> ScopeHandle:
         if self._state != _NEW:
             self._check_new()
-        if self._manager is None:
-            self._enter_frame(False)
+        if self._manager is None:  # _enter_frame, written out: this runs per request
+            container = self._container
+            var = container._scope_var
+            self.parent = var.get()
+            self.is_async = False
+            self._token = var.set(self)
+            self._was_active = active_container.set(container)
+            self._state = _ACTIVE
         else:
             drive_sync(self._open(False), self._refuse)
         return self
@@ -376,15 +393,25 @@ class ScopeHandle(Frame):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._detach()
         if self._manager is None:  # a request scope: the frame, then its teardown
-            self._leave_frame()
+            # _detach and _leave_frame, written out: this runs per request
+            container = self._container
+            try:
+                container._scope_var.reset(self._token)  # type: ignore[arg-type]
+            except (ValueError, TypeError, AttributeError):
+                raise self._not_here() from None
+            self._token = None
+            active_container.reset(self._was_active)
+            self._state = _LEFT
+            self.instances = container._ended_request
+            container._recently_left.append(self)
             if self.records:
                 errors: list[Exception] = []
                 run_sync(finalize(self.records, is_async=False, errors=errors), self._refuse)
                 if errors:
                     conclude(errors, exc, f"the {self.name!r} scope")
             return
+        self._detach()
         errors = drive_sync(self._close(self._manager, False), self._refuse)
         conclude(errors, exc, f"the {self.name!r} scope")
 

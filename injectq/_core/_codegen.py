@@ -145,7 +145,7 @@ class _Emitter:
                 chain = self.name("p", (*path, node.key))
                 for where, error in (("building", "cycle"), ("pending", "busy")):
                     self.emit(indent + 1, f"if {where} and {key} in {where}:")
-                    self.emit(indent + 2, f"exc = {error}({key})")
+                    self.emit(indent + 2, f"exc = {error}({where}, {key})")
                     self.emit(indent + 2, f"add_frames(exc, {chain})")
                     self.emit(indent + 2, "raise exc")
             self.construct(node, v, key, indent + 1, path, cached=True)
@@ -232,28 +232,29 @@ class _Emitter:
         self.emit(indent, f"{v} = {inst}.get({key}, MISSING)")
         self.emit(indent, f"if {v} is MISSING:")
         i = indent + 1
-        claim = f"{v}, {pend} = await aclaim({frame}, {key})"
-        if node.scope == SCOPED:  # every build of a request scope runs on its one loop
-            flights = self.var("d")
-            self.emit(i, f"{flights} = {frame}.pending")
-            self.emit(i, f"if {flights} is None:")
-            self.emit(i + 1, f"{flights} = {frame}.pending = {{}}")
-            self.emit(i, f"if {key} not in {flights}:")
-            self.emit(i + 1, f"{pend} = {flights}[{key}] = Flight(True, ({key},))")
-            self.emit(i, "else:")
+        if node.scope == SCOPED:
+            # Every build of a request scope runs on the one event loop of the task
+            # that owns the scope: a key is claimed with a plain mark, no lock.
+            marks = self.var("d")
+            self.emit(i, f"{marks} = {frame}.pending")
+            self.emit(i, f"if {marks} is None:")
+            self.emit(i + 1, f"{marks} = {frame}.pending = {{}}")
+            self.emit(i, f"if {key} in {marks}:")
+            self.guarded(i + 1, f"{v} = await await_mark({frame}, {key})", path)
+            self.emit(i, f"if {v} is MISSING:")
             i += 1
-        if path:
-            self.emit(i, "try:")
-            self.emit(i + 1, claim)
-            self.emit(i, "except InjectQError as exc:")
-            self.emit(i + 1, f"add_frames(exc, {self.name('p', path)})")
-            self.emit(i + 1, "raise")
+            self.emit(i, f"{pend} = {marks}[{key}] = [None]")
+            done = [
+                f"{marks}.pop({key}, None)",
+                f"if {pend}[0] is not None:",
+                f"    {pend}[0].set()",
+            ]
         else:
-            self.emit(i, claim)
-        i = indent + 1
-        self.emit(i, f"if {pend} is not None:")
-        i += 1
-        self.emit(i, f"{event} = start_flight({pend})")
+            self.guarded(i, f"{v}, {pend} = await aclaim({frame}, {key})", path)
+            self.emit(i, f"if {pend} is not None:")
+            i += 1
+            self.emit(i, f"{event} = start_flight({pend})")
+            done = [f"stop_flight({event})", f"release({frame}, {pend})"]
         self.emit(i, f"{local} = []")
         self.emit(i, "try:")
         self.emit(i + 1, "try:")
@@ -275,12 +276,19 @@ class _Emitter:
         if node.scope == SINGLETON:
             self.emit(i + 1, f"ready[{key}] = {v}")
         self.emit(i, "finally:")
-        self.emit(i + 1, f"stop_flight({event})")
-        if node.scope == SCOPED:
-            self.emit(i + 1, f"{frame}.pending.pop({key}, None)")
-            self.emit(i + 1, f"finish({pend})")
-        else:
-            self.emit(i + 1, f"release({frame}, {pend})")
+        for line in done:
+            self.emit(i + 1, line)
+
+    def guarded(self, indent: int, line: str, path: tuple[Hashable, ...]) -> None:
+        """``line``, with the chain ``path`` added to an injectq error it raises."""
+        if not path:
+            self.emit(indent, line)
+            return
+        self.emit(indent, "try:")
+        self.emit(indent + 1, line)
+        self.emit(indent, "except InjectQError as exc:")
+        self.emit(indent + 1, f"add_frames(exc, {self.name('p', path)})")
+        self.emit(indent + 1, "raise")
 
     def arguments(
         self, node: Node, indent: int, path: tuple[Hashable, ...]
@@ -509,9 +517,9 @@ def _locked_body(emitter: _Emitter, node: Node, key: str) -> None:
         "if v0 is not MISSING:",
         "    return v0",
         f"if building and {key} in building:",
-        f"    raise cycle({key})",
+        f"    raise cycle(building, {key})",
         f"if pending and {key} in pending:",
-        f"    raise busy({key})",
+        f"    raise busy(pending, {key})",
         f"frame.building = {marks} if building is None else building | {marks}",
         "try:",
         "    local = []",

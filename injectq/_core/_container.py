@@ -6,6 +6,7 @@ import builtins
 import collections
 import inspect
 import threading
+import weakref
 from collections.abc import Callable, Hashable, Iterable, Iterator, MutableMapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from ._flight import Flight, await_flight, finish, in_flight, wait_flight
 from ._keys import RESERVED_SCOPES, SCOPED, SINGLETON, TRANSIENT, Scope, normalize_key, scope_name
 from ._plan import Node, compile_binding, constant, missing_prereqs, scope_id_node
 from ._registry import ScopeRegistry
-from ._scope import Ended, Frame, ScopeHandle, active_container
+from ._scope import Ended, Frame, ScopeHandle, entries
 from ._spec import CallKind, Param, call_kind, read_params
 
 if TYPE_CHECKING:
@@ -78,7 +79,11 @@ def _auto_buildable(key: Hashable) -> bool:
     )
 
 
-_active = active_container
+#: the innermost ``container.context()`` block of this context, and when it began
+_active: ContextVar[tuple[InjectQ, int] | None] = ContextVar("injectq.active", default=None)
+#: every live container, so ``get_instance`` can see which has a scope open here
+_containers: weakref.WeakSet[InjectQ] = weakref.WeakSet()
+_containers_lock = threading.Lock()
 _default_lock = threading.Lock()
 _default: list[InjectQ] = []
 
@@ -90,10 +95,10 @@ class _Activation:
 
     def __init__(self, container: InjectQ) -> None:
         self._container = container
-        self._tokens: list[Token[InjectQ | None]] = []
+        self._tokens: list[Token[tuple[InjectQ, int] | None]] = []
 
     def __enter__(self) -> InjectQ:
-        self._tokens.append(_active.set(self._container))
+        self._tokens.append(_active.set((self._container, next(entries))))
         return self._container
 
     def __exit__(self, *exc: object) -> None:
@@ -166,6 +171,8 @@ class InjectQ:
         self._scope_var: ContextVar[Frame] = ContextVar("injectq.scope", default=self._root)
         self._scopes = ScopeRegistry(self._ours)
         self.factories: MutableMapping[Hashable, Callable[..., Any]] = _Factories(self)
+        with _containers_lock:
+            _containers.add(self)
         for module in modules or ():
             self.install_module(module)
 
@@ -176,10 +183,22 @@ class InjectQ:
 
     @classmethod
     def get_instance(cls) -> InjectQ:
-        """The active container: the innermost ``context()`` block's, else a process-wide one."""
-        active = _active.get()
-        if active is not None:
-            return active
+        """The active container, else a process-wide one.
+
+        The active container is the one whose ``context()`` block (or
+        ``test_container()``) or scope block began last among those this
+        context is inside.
+        """
+        activation = _active.get()
+        chosen, began = (None, 0) if activation is None else activation
+        with _containers_lock:
+            containers = list(_containers)
+        for container in containers:
+            frame = container._scope_var.get()
+            if frame.seq > began:
+                chosen, began = container, frame.seq
+        if chosen is not None:
+            return chosen
         if not _default:
             with _default_lock:
                 if not _default:

@@ -27,6 +27,7 @@ the scope, claim their key without a lock.
 
 from __future__ import annotations
 
+import sys
 import threading
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -34,10 +35,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from ._errors import CircularDependencyError, InjectionError, describe_key
+from ._errors import CircularDependencyError, InjectionError, InjectQError, describe_key
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterable
+    from types import FrameType
 
     from ._scope import Frame
 
@@ -46,6 +48,7 @@ __all__ = [
     "Flight",
     "aclaim",
     "await_flight",
+    "await_mark",
     "busy",
     "claim",
     "cycle",
@@ -215,14 +218,54 @@ def release(frame: Frame, flight: Flight) -> None:
     finish(flight)
 
 
-def cycle(key: Hashable) -> CircularDependencyError:
+def cycle(building: object, key: Hashable) -> CircularDependencyError:
     """A request scope's sync build met ``key``, which a build further up is making."""
     return CircularDependencyError([key])
 
 
-def busy(key: Hashable) -> InjectionError:
-    """A request scope's sync build met ``key`` being built by a task of the loop."""
+def busy(pending: dict[Hashable, Any], key: Hashable) -> InjectQError:
+    """A request scope's sync build met ``key`` claimed by an async build of the frame.
+
+    That build is either further up this very call stack (a cycle through a
+    factory), or another task's (a sync call cannot wait for it).
+    """
+    if _on_stack(pending.get(key)):
+        return CircularDependencyError([key])
     return _busy(key)
+
+
+def _on_stack(mark: object, depth: int = 2) -> bool:
+    """Whether a frame of the running call stack holds ``mark`` (a request scope's claim).
+
+    A build that waits for a claim made further up its own stack -- a factory
+    that asks for something needing its own key, in the same task -- would wait
+    for itself.  Only looked at when a claim is found taken, which is rare.
+    """
+    frame: FrameType | None = sys._getframe(depth)  # from the caller's caller
+    while frame is not None:
+        if any(value is mark for value in frame.f_locals.values()):
+            return True
+        frame = frame.f_back
+    return False
+
+
+async def await_mark(frame: Frame, key: Hashable) -> Any:
+    """Wait while another task of the loop builds ``key`` in a request scope; then look again.
+
+    Returns the instance, or ``MISSING`` when that build failed (the caller then
+    builds it); raises ``CircularDependencyError`` when the build is our own.
+    """
+    while True:
+        pending = frame.pending
+        mark: list[anyio.Event | None] | None = None if pending is None else pending.get(key)
+        if mark is None:
+            return frame.instances.get(key, MISSING)
+        if _on_stack(mark):
+            raise CircularDependencyError([key])
+        event = mark[0]
+        if event is None:
+            event = mark[0] = anyio.Event()
+        await event.wait()
 
 
 def in_flight(frames: Iterable[Any]) -> list[tuple[Any, Flight]]:

@@ -36,7 +36,7 @@ from ._finalize import (
     has_teardown,
     record_needs_await,
 )
-from ._flight import MISSING, Flight, aclaim, busy, claim, cycle, finish, release, start, stop
+from ._flight import MISSING, aclaim, await_mark, busy, claim, cycle, release, start, stop
 from ._keys import SINGLETON, TRANSIENT
 from ._spec import CallKind
 
@@ -340,8 +340,7 @@ def compile_binding(
         "stop_flight": stop,
         "cycle": cycle,
         "busy": busy,
-        "finish": finish,
-        "Flight": Flight,
+        "await_mark": await_mark,
         "no_yield": _no_yield,
         "await_error": _await_error,
         "finder": functools.partial(_finder, root=root),

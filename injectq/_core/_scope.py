@@ -13,10 +13,10 @@ driven by ``__enter__``/``__exit__`` or ``__aenter__``/``__aexit__``.
 from __future__ import annotations
 
 import inspect
+import itertools
 import threading
 import typing
 from collections.abc import MutableMapping
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import anyio
@@ -40,7 +40,7 @@ from ._plan import missing_prereqs
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Hashable, Iterator
-    from contextvars import Token
+    from contextvars import ContextVar, Token
     from types import TracebackType
 
     from anyio import CancelScope
@@ -48,16 +48,19 @@ if TYPE_CHECKING:
 
     from ._container import InjectQ
 
-__all__ = ["Ended", "Frame", "ScopeHandle", "SharedScope", "active_container"]
+__all__ = ["Ended", "Frame", "ScopeHandle", "SharedScope", "entries"]
 
 T = TypeVar("T")
 PosArgsT = TypeVarTuple("PosArgsT")
 _NEW, _ACTIVE, _LEFT = 0, 1, 2
-_ENTER_ONCE = "a scope handle is entered once and left once: open a new one with container.scope(...)"
+_ENTER_ONCE = (
+    "a scope handle is entered once and left once: open a new one with container.scope(...)"
+)
 
-#: the active container of this context: set by ``container.context()``,
-#: ``test_container()`` and every scope block (``InjectQ.get_instance()`` reads it)
-active_container: ContextVar[InjectQ | None] = ContextVar("injectq.active_container", default=None)
+#: numbers every scope entry and ``container.context()`` block in the order they
+#: begin: the active container is the one whose block in this context began last
+#: (see ``InjectQ.get_instance``), without a second ContextVar to set per scope
+entries = itertools.count(1)
 
 
 class Frame:
@@ -73,6 +76,7 @@ class Frame:
         "pending",
         "records",
         "scope_id",
+        "seq",
     )
 
     def __init__(self, name: str, parent: Frame | None, *, is_async: bool) -> None:
@@ -87,6 +91,8 @@ class Frame:
         self.lock: threading.RLock = threading.RLock()
         #: while a sync build runs in a request scope: the keys it caches (see ``_codegen``)
         self.building: frozenset[Hashable] | None = None
+        #: when its block began (``entries``); 0 for a container's own frame
+        self.seq = 0
 
     def adopt(self, records: list[Record]) -> None:
         """Take over ``records``; a frame left with ``with`` refuses what needs ``await``.
@@ -208,11 +214,9 @@ class ScopeHandle(Frame):
         "_state",
         "_task_group",
         "_token",
-        "_was_active",
     )
 
     _token: Token[Frame] | None
-    _was_active: Token[InjectQ | None]
     _shared: SharedScope
     _snapshot: dict[str, Any] | None
 
@@ -259,9 +263,9 @@ class ScopeHandle(Frame):
         var: ContextVar[Frame] = container._scope_var
         self.parent = var.get()
         self.is_async = is_async
-        # the scope block makes its container the active one (``@inject``, get_instance())
         self._token = var.set(self)
-        self._was_active = active_container.set(container)
+        # the scope block makes its container the active one (``@inject``, get_instance())
+        self.seq = next(entries)
         self._state = _ACTIVE
 
     def _detach(self) -> None:
@@ -275,7 +279,6 @@ class ScopeHandle(Frame):
         except (ValueError, TypeError, AttributeError):
             raise self._not_here() from None
         self._token = None
-        active_container.reset(self._was_active)
 
     def _not_here(self) -> ScopeError:
         what = _describe_scope(self.name, self.scope_id)
@@ -381,7 +384,7 @@ class ScopeHandle(Frame):
             self.parent = var.get()
             self.is_async = False
             self._token = var.set(self)
-            self._was_active = active_container.set(container)
+            self.seq = next(entries)
             self._state = _ACTIVE
         else:
             drive_sync(self._open(False), self._refuse)
@@ -401,7 +404,6 @@ class ScopeHandle(Frame):
             except (ValueError, TypeError, AttributeError):
                 raise self._not_here() from None
             self._token = None
-            active_container.reset(self._was_active)
             self._state = _LEFT
             self.instances = container._ended_request
             container._recently_left.append(self)
@@ -422,8 +424,13 @@ class ScopeHandle(Frame):
         await task_group.__aenter__()
         self._task_group = task_group
         try:
-            if self._manager is None:
-                self._enter_frame(True)
+            if self._manager is None:  # _enter_frame, written out: this runs per request
+                var = self._container._scope_var
+                self.parent = var.get()
+                self.is_async = True
+                self._token = var.set(self)
+                self.seq = next(entries)
+                self._state = _ACTIVE
             else:
                 await drive_async(self._open(True))
         except BaseException as exc:
@@ -445,7 +452,11 @@ class ScopeHandle(Frame):
         task_group = self._task_group
         if task_group is None:  # pragma: no cover - __aenter__ failed, so no __aexit__
             return
-        self._detach()
+        try:  # _detach, written out: this runs per request
+            self._container._scope_var.reset(self._token)  # type: ignore[arg-type]
+        except (ValueError, TypeError, AttributeError):
+            raise self._not_here() from None
+        self._token = None
         # With no task to wait for, tear down first, shielded by the group's own
         # cancel scope (a cancel scope less to open and close, which is most of an
         # exit's cost on trio), then close the group unshielded, as it was entered.

@@ -31,6 +31,7 @@ from ._finalize import (
     finalize,
     record_needs_await,
 )
+from ._override import Override, track_container
 from ._keys import RESERVED_SCOPES, SCOPED, SINGLETON, TRANSIENT, Scope, normalize_key, scope_name
 from ._plan import Node, compile_binding, constant, missing_prereqs, scope_id_node
 from ._registry import ScopeRegistry
@@ -162,6 +163,7 @@ class InjectQ:
         self._scope_var: ContextVar[Frame] = ContextVar("injectq.scope", default=self._root)
         self._scopes = ScopeRegistry()
         self.factories: MutableMapping[Hashable, Callable[..., Any]] = _Factories(self)
+        track_container(self)  # overrides for every container reach this one too
         for module in modules or ():
             self.install_module(module)
 
@@ -317,6 +319,11 @@ class InjectQ:
             self._forget_plans()
             self._root.instances.clear()
             self._root.records.clear()
+
+    def override(self, key: Any, value: Any) -> Override:
+        """``with`` / ``async with``: ``key`` resolves to ``value`` in this container, in
+        this context only, for the block (see ``injectq.testing.override_dependency``)."""
+        return Override(key, value, self)
 
     # -- plan ---------------------------------------------------------------------
 

@@ -11,9 +11,9 @@ from .baselines import Floor, Plain, SameShape
 from .concurrent import measure_concurrent, render_concurrent
 from .contender import Contender
 from .harness import OPERATIONS, Operation, build_cells, check, measure
+from .overrides import InjectQAfterOverride
 from .peers import PEERS
 from .report import render_checks, render_table, render_targets, targets, to_json, write_json
-from .overrides import InjectQAfterOverride
 from .subject import InjectQContender
 
 __all__ = ["main"]

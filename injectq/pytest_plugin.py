@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Generator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ._core._container import InjectQ
 from ._core._scope import ScopeHandle
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator, Iterator
 
 __all__ = ["injectq_app_container", "injectq_container", "injectq_scope"]
 

@@ -517,9 +517,14 @@ def test_nesting_different_keys_keeps_the_outer_instances(container: InjectQ) ->
 def test_an_exception_comes_out_as_itself_and_restores(container: InjectQ) -> None:
     """A KeyError leaving the block is the KeyError, and the container is as before."""
     before = _observe(container)
-    with pytest.raises(KeyError, match="boom"), override_dependency(Config, FakeConfig()):
-        container.get(Engine)
-        raise KeyError("boom")
+
+    def fail_inside() -> None:
+        with override_dependency(Config, FakeConfig()):
+            container.get(Engine)
+            raise KeyError("boom")
+
+    with pytest.raises(KeyError, match="boom"):
+        fail_inside()
     assert _observe(container) == before
 
 

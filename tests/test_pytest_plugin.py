@@ -8,7 +8,7 @@ The pytest-asyncio side is in ``tests_pytest_asyncio/`` (a run of its own).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import anyio
 import pytest
@@ -95,11 +95,11 @@ async def test_the_scope_is_entered_with_async_with_for_an_async_test(
 
 
 @pytest.fixture
-def settings(injectq_container: InjectQ) -> Iterator[Settings]:
+def settings(injectq_container: InjectQ) -> Settings:
     """A user's fixture that binds something in the test's container."""
     value = Settings()
     injectq_container.bind_instance(Settings, value)
-    yield value
+    return value
 
 
 @pytest.mark.anyio

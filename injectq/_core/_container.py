@@ -31,8 +31,8 @@ from ._finalize import (
     finalize,
     record_needs_await,
 )
-from ._override import Override, track_container
 from ._keys import RESERVED_SCOPES, SCOPED, SINGLETON, TRANSIENT, Scope, normalize_key, scope_name
+from ._override import Override, track_container
 from ._plan import Node, compile_binding, constant, missing_prereqs, scope_id_node
 from ._registry import ScopeRegistry
 from ._scope import Frame, ScopeHandle

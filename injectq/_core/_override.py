@@ -40,6 +40,7 @@ from ._finalize import (
 )
 from ._keys import SINGLETON, TRANSIENT, normalize_key
 from ._plan import Node, constant
+from ._scope import _LEFT as _SCOPE_LEFT
 from ._scope import Frame
 
 if TYPE_CHECKING:
@@ -145,15 +146,15 @@ class _Router(dict[Hashable, Node]):
         self.fast_get: Callable[[Any], Any] | None = None
         self.generation = 0  # bumped whenever the container forgets its plans
 
-    def get(self, key: Hashable, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: Hashable, default: Any = None) -> Any:
         layer = _layer_for(_active.get(), self.container)
         if layer is not None:
             return layer.top_node(key)
-        return dict.get(self, key, default)
+        return super().get(key, default)
 
     def clear(self) -> None:
         self.generation += 1
-        dict.clear(self)
+        super().clear()
 
     def param_node(self, param: Param, owner: Hashable, path: list[Hashable]) -> Node | None:
         layer = _layer_for(_active.get(), self.container)
@@ -239,7 +240,8 @@ class _Closer:
 
 
 def _ended(frame: Frame) -> bool:
-    return getattr(frame, "_state", _ACTIVE) == _LEFT
+    """Whether ``frame`` is a scope that has been left (work that outlived it asks)."""
+    return getattr(frame, "_state", None) == _SCOPE_LEFT
 
 
 # -- layers ------------------------------------------------------------------------------
@@ -447,9 +449,9 @@ class Override:
         "_is_async",
         "_layers",
         "_layers_lock",
+        "_made",
         "_overrides",
         "_parent",
-        "_made",
         "_state",
         "container",
     )
@@ -460,6 +462,12 @@ class Override:
             hash(normalized)
         except TypeError:
             raise _bad_key(key) from None
+        if container is not None and not isinstance(container, _planner()):
+            raise BindingError(
+                f"override_dependency(container=...) takes an InjectQ container, not {container!r}",
+                key=normalized,
+                fix="pass the container, or leave container out to override in every container",
+            )
         self._overrides: dict[Hashable, Any] = {normalized: value}
         self.container = container
         self._state = _NEW

@@ -606,3 +606,106 @@ def test_an_unhashable_key_is_a_binding_error() -> None:
     """A key that cannot be a key is refused when the override is made."""
     with pytest.raises(BindingError, match="cannot be overridden"):
         override_dependency(["not", "hashable"], 1)
+
+
+# -- more shapes of graphs ---------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_an_async_singleton_factory_is_rebuilt_once_for_concurrent_asks() -> None:
+    """An async factory singleton on the overridden key: built once in the block for many tasks."""
+    calls: list[str] = []
+    release = anyio.Event()
+
+    async def make_engine(config: Config) -> Engine:
+        calls.append(config.url)
+        await release.wait()
+        return Engine(config)
+
+    container = InjectQ()
+    container.bind(Config)
+    container.bind_factory(Engine, make_engine, scope="singleton")
+    release.set()
+    original = await container.aget(Engine)
+    release = anyio.Event()
+    engines: list[Engine] = []
+
+    async def ask() -> None:
+        engines.append(await container.aget(Engine))
+
+    with anyio.fail_after(TIMEOUT):
+        async with override_dependency(Config, FakeConfig()):
+            async with anyio.create_task_group() as group:
+                for _ in range(5):
+                    group.start_soon(ask)
+                await anyio.wait_all_tasks_blocked()
+                release.set()
+            assert container.get(Engine) is engines[0]
+    assert calls == ["real", "fake"]
+    assert {id(e) for e in engines} == {id(engines[0])}
+    assert engines[0].config.url == "fake"
+    assert await container.aget(Engine) is original
+    await container.aclose()
+
+
+def test_a_transient_with_teardown_goes_with_its_scope_or_the_block(container: InjectQ) -> None:
+    """A transient built on the value is finalized when its scope is left, or at the block's end."""
+
+    class Report:
+        def __init__(self, config: Config) -> None:
+            self.config = config
+            self.closed = 0
+
+        def close(self) -> None:
+            self.closed += 1
+
+    container.bind(Report, scope="transient")
+    with override_dependency(Config, FakeConfig()):
+        with container.scope():
+            in_scope = container.get(Report)
+        assert in_scope.closed == 1
+        outside = container.get(Report)
+        assert outside.closed == 0
+    assert outside.closed == 1
+    assert in_scope.closed == 1
+
+
+@pytest.mark.anyio
+async def test_custom_scopes_keep_one_instance_per_scope_id(container: InjectQ) -> None:
+    """A tenant service on the value: one per tenant in the block, its id injected, none after."""
+    from injectq import TenantScopeManager
+
+    class TenantDb:
+        def __init__(self, tenant_id: str, config: Config) -> None:
+            self.tenant_id = tenant_id
+            self.config = config
+
+    container.register_scope_manager("tenant", TenantScopeManager())
+    container.bind(TenantDb, scope="tenant")
+    fake = FakeConfig()
+    async with override_dependency(Config, fake):
+        async with container.scope("tenant", "acme") as scope:
+            acme = await scope.aget(TenantDb)
+        async with container.scope("tenant", "acme") as scope:
+            assert await scope.aget(TenantDb) is acme
+        async with container.scope("tenant", "globex") as scope:
+            globex = await scope.aget(TenantDb)
+    assert (acme.tenant_id, globex.tenant_id) == ("acme", "globex")
+    assert acme.config is fake
+    async with container.scope("tenant", "acme") as scope:
+        after = await scope.aget(TenantDb)
+    assert after is not acme
+    assert after.config is not fake
+
+
+def test_a_failing_factory_keeps_its_error_in_the_block(container: InjectQ) -> None:
+    """A factory that raises inside the block raises its own error, and the block still ends cleanly."""
+
+    def broken(config: Config) -> Engine:
+        raise ValueError(f"cannot connect to {config.url}")
+
+    container.bind_factory(Engine, broken, scope="singleton")
+    with override_dependency(Config, FakeConfig()), pytest.raises(ValueError, match="fake"):
+        container.get(Engine)
+    with pytest.raises(ValueError, match="real"):
+        container.get(Engine)

@@ -709,3 +709,153 @@ def test_a_failing_factory_keeps_its_error_in_the_block(container: InjectQ) -> N
         container.get(Engine)
     with pytest.raises(ValueError, match="real"):
         container.get(Engine)
+
+
+@pytest.mark.anyio
+async def test_async_teardown_from_a_sync_scope_waits_for_the_async_block() -> None:
+    """Under ``async with``, an async-teardown service built in a ``with`` scope is finalized at the block's end."""
+    events: list[str] = []
+
+    async def open_session(config: Config) -> AsyncIterator[Session]:
+        yield Session(Repo(Engine(config)))
+        await anyio.lowlevel.checkpoint()
+        events.append("closed")
+
+    container = InjectQ()
+    container.bind(Config)
+    container.bind_factory(Session, open_session, scope="scoped")
+    async with override_dependency(Config, FakeConfig()):
+        with container.scope() as scope:
+            session = await container.aget(Session)
+            assert scope.get(Session) is session
+        assert events == []  # the sync exit cannot await it: it waits for the block
+    assert events == ["closed"]
+    await container.aclose()
+
+
+@pytest.mark.anyio
+async def test_work_that_outlives_its_scope_gets_a_scope_error(container: InjectQ) -> None:
+    """A copied context whose scope has been left cannot resolve the block's scoped services."""
+    import contextvars
+
+    async with override_dependency(Config, FakeConfig()):
+        async with container.scope():
+            copied = contextvars.copy_context()
+        with pytest.raises(ScopeError, match="has ended"):
+            copied.run(container.get, Session)
+
+
+class Audit:
+    """A request-scoped service that does not depend on Config."""
+
+    def __init__(self) -> None:
+        self.closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+class Checkout:
+    """Scoped, on the overridden Config and on services that do not depend on it."""
+
+    def __init__(self, config: Config, unrelated: Unrelated, audit: Audit) -> None:
+        self.config = config
+        self.unrelated = unrelated
+        self.audit = audit
+
+
+def test_unrelated_dependencies_of_a_rebuilt_service_are_the_containers(
+    container: InjectQ,
+) -> None:
+    """Checkout is rebuilt on the value; its Unrelated singleton and Audit are the container's own."""
+    container.bind(Audit, scope="scoped")
+    container.bind(Checkout, scope="scoped")
+    fake = FakeConfig()
+    unrelated = container.get(Unrelated)
+    with container.scope() as scope:
+        audit = scope.get(Audit)
+        with override_dependency(Config, fake):
+            checkout = scope.get(Checkout)
+            assert checkout.config is fake
+            assert checkout.unrelated is unrelated
+            assert checkout.audit is audit
+        assert audit.closed == 0
+    assert audit.closed == 1
+
+
+@pytest.mark.anyio
+async def test_unrelated_async_dependencies_are_awaited_where_they_live() -> None:
+    """An async singleton that does not depend on the key is built once, in the container."""
+    calls: list[str] = []
+
+    async def make_unrelated() -> Unrelated:
+        calls.append("built")
+        return Unrelated()
+
+    container = make_container()
+    container.bind_factory(Unrelated, make_unrelated, scope="singleton")
+    container.bind(Audit, scope="scoped")
+    container.bind(Checkout, scope="scoped")
+    fake = FakeConfig()
+    async with override_dependency(Config, fake), container.scope() as scope:
+        checkout = await scope.aget(Checkout)
+        assert checkout.config is fake
+    assert await container.aget(Unrelated) is checkout.unrelated
+    assert calls == ["built"]
+    await container.aclose()
+
+
+def test_an_override_for_one_container_inside_one_for_all(container: InjectQ) -> None:
+    """Inside a global override, another container's own override is seen there and nowhere else."""
+    other = make_container()
+    outer, inner = FakeConfig(), FakeConfig()
+    with override_dependency(Config, outer), other.override(Config, inner):
+        assert container.get(Engine).config is outer
+        assert other.get(Engine).config is inner
+        assert other.get(Unrelated) is other.get(Unrelated)
+    assert container.get(Config) is not outer
+    assert other.get(Config) is not inner
+
+
+class Probe:
+    def __init__(self) -> None:
+        self.closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_inject_of_an_unrelated_transient_leaves_it_to_the_container(container: InjectQ) -> None:
+    """A transient that does not depend on the key, filled by @inject in the block, is the container's."""
+    container.bind(Probe, scope="transient")
+
+    @inject(container=container)
+    def use(probe: Probe, config: Config) -> Probe:
+        return probe
+
+    with override_dependency(Config, FakeConfig()):
+        probe = use()
+    assert probe.closed == 0  # not the block's: finalized with the container
+    container.close()
+    assert probe.closed == 1
+
+
+def test_a_missing_dependency_in_the_block_is_the_usual_error(container: InjectQ) -> None:
+    """What nothing provides is a DependencyNotFoundError inside the block too."""
+    from injectq import DependencyNotFoundError
+
+    class NeedsSecret:
+        def __init__(self, config: Config, secret: Annotated[str, "secret"]) -> None:
+            self.secret = secret
+
+    with (
+        override_dependency(Config, FakeConfig()),
+        pytest.raises(DependencyNotFoundError, match="secret"),
+    ):
+        container.get(NeedsSecret)
+
+
+def test_the_container_argument_must_be_a_container() -> None:
+    """``container=`` takes an InjectQ; anything else is a BindingError when the override is made."""
+    with pytest.raises(BindingError, match="takes an InjectQ container"):
+        override_dependency(Config, FakeConfig(), container="app")  # type: ignore[arg-type]

@@ -8,12 +8,13 @@ The pytest-asyncio side is in ``tests_pytest_asyncio/`` (a run of its own).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import anyio
 import pytest
 
 from injectq import InjectQ, ScopeHandle, inject
+from injectq.testing import override_dependency
 
 pytest_plugins = ["pytester"]
 
@@ -248,3 +249,48 @@ async def test_it(injectq_container, injectq_scope) -> None:
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*FinalizationError*", "*teardown failed*"])
+
+
+# -- overrides held by fixtures ------------------------------------------------------------
+
+
+@pytest.fixture
+def sync_fake_settings() -> Iterator[Settings]:
+    """A sync fixture holding an override (for every container) across its yield."""
+    fake = Settings()
+    with override_dependency(Settings, fake):
+        yield fake
+
+
+@pytest.fixture
+async def async_fake_settings(injectq_container: InjectQ) -> AsyncIterator[Settings]:
+    """An async fixture holding an override of the test's container across its yield."""
+    fake = Settings()
+    async with injectq_container.override(Settings, fake):
+        yield fake
+
+
+@pytest.mark.anyio
+async def test_an_override_held_by_a_sync_fixture(
+    injectq_container: InjectQ, injectq_scope: ScopeHandle, sync_fake_settings: Settings
+) -> None:
+    """An async test sees the override a sync fixture holds, in its scope too."""
+    injectq_container.bind(Session, scope="scoped")
+    assert (await injectq_scope.aget(Session)).settings is sync_fake_settings
+
+
+@pytest.mark.anyio
+async def test_an_override_held_by_an_async_fixture(
+    injectq_container: InjectQ, injectq_scope: ScopeHandle, async_fake_settings: Settings
+) -> None:
+    """An async test sees the override an async fixture holds (anyio runs both in one task)."""
+    injectq_container.bind(Session, scope="scoped")
+    assert (await injectq_scope.aget(Session)).settings is async_fake_settings
+
+
+def test_an_override_held_by_a_fixture_in_a_sync_test(
+    injectq_container: InjectQ, injectq_scope: ScopeHandle, sync_fake_settings: Settings
+) -> None:
+    """A sync test sees it as well."""
+    injectq_container.bind(Session, scope="scoped")
+    assert injectq_scope.get(Session).settings is sync_fake_settings

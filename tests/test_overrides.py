@@ -859,3 +859,17 @@ def test_the_container_argument_must_be_a_container() -> None:
     """``container=`` takes an InjectQ; anything else is a BindingError when the override is made."""
     with pytest.raises(BindingError, match="takes an InjectQ container"):
         override_dependency(Config, FakeConfig(), container="app")  # type: ignore[arg-type]
+
+
+def test_a_long_block_does_not_keep_the_scopes_it_served(container: InjectQ) -> None:
+    """Scoped instances built in a block are released when their scope ends, not kept until the block ends."""
+    import gc
+    import weakref
+
+    refs: list[weakref.ref[Session]] = []
+    with override_dependency(Config, FakeConfig()):
+        for _ in range(50):
+            with container.scope() as scope:
+                refs.append(weakref.ref(scope.get(Session)))
+        gc.collect()
+        assert [ref() for ref in refs] == [None] * 50

@@ -191,16 +191,12 @@ class _ShadowFrame(Frame):
     __slots__ = ("base",)
 
     def __init__(self, real: Frame, base: Frame, parent: Frame | None, block: Override) -> None:
-        self.name = real.name
-        self.parent = parent
-        self.is_async = block._is_async
+        super().__init__(real.name, parent, is_async=block._is_async)
         self.scope_id = real.scope_id
-        self.instances = {}
         self.pending = {}
-        self.records = []
-        self.lock = threading.RLock()
         self.base = base
-        block._made.append(self)
+        with block._layers_lock:
+            block._made[id(self)] = self
 
     def adopt(self, records: list[Record]) -> None:
         if not self.is_async:
@@ -219,24 +215,38 @@ class _ShadowFrame(Frame):
 class _Closer:
     """Put in a real scope's records: what the override built in that scope goes with it.
 
-    (Whatever is still there when the override ends is finalized then.)
+    Whatever is still there when the override ends is finalized then.  Once the
+    real scope has ended, the layer forgets its frame (a long override block
+    that serves many scopes does not keep them all).
     """
 
-    __slots__ = ("_frame",)
+    __slots__ = ("_frame", "_key", "_layer")
 
-    def __init__(self, frame: _ShadowFrame) -> None:
+    def __init__(self, layer: _Layer, frame: _ShadowFrame, key: int) -> None:
+        self._layer = layer
         self._frame = frame
+        self._key = key
+
+    def _what(self) -> str:
+        return f"what an override built in the {self._frame.name!r} scope"
 
     def close(self) -> None:
         records = self._frame.records
         if any(record_needs_await(record) for record in records):
+            self._layer.release(self._frame, self._key)
             return  # a sync exit cannot await: the override's async end finalizes them
-        errors = drive_sync(finalize(records, is_async=False), _sync_refused)
-        conclude(errors, None, f"what an override built in the {self._frame.name!r} scope")
+        try:
+            errors = drive_sync(finalize(records, is_async=False), _sync_refused)
+        finally:
+            self._layer.release(self._frame, self._key)
+        conclude(errors, None, self._what())
 
     async def aclose(self) -> None:
-        errors = await finalize_async(self._frame.records)
-        conclude(errors, None, f"what an override built in the {self._frame.name!r} scope")
+        try:
+            errors = await finalize_async(self._frame.records)
+        finally:
+            self._layer.release(self._frame, self._key)
+        conclude(errors, None, self._what())
 
 
 def _ended(frame: Frame) -> bool:
@@ -424,9 +434,21 @@ class _Layer:
             shadow = _ShadowFrame(real, base, parent, self.block)
             # the real scope's exit finalizes what the override built in it, in its place
             # among the scope's own instances; the override's end finalizes the rest
-            real.adopt([(OBJ, _Closer(shadow), "override")])
-            self._frames[id(real.instances)] = (real.instances, shadow)
+            key = id(real.instances)
+            real.adopt([(OBJ, _Closer(self, shadow, key), "override")])
+            self._frames[key] = (real.instances, shadow)
             return shadow
+
+    def release(self, shadow: _ShadowFrame, key: int) -> None:
+        """The real scope of ``shadow`` has ended: forget it (its records, if any, stay the block's)."""
+        with self._lock:
+            found = self._frames.get(key)
+            if found is not None and found[1] is shadow:
+                del self._frames[key]
+        shadow.instances = {}
+        if not shadow.records:
+            with self.block._layers_lock:
+                self.block._made.pop(id(shadow), None)
 
     def forget(self) -> None:
         """The block ended: nothing it built can be handed out again."""
@@ -473,7 +495,7 @@ class Override:
         self._state = _NEW
         self._is_async = False
         self._parent: Override | None = None
-        self._made: list[_ShadowFrame] = []  # in the order they were made
+        self._made: dict[int, _ShadowFrame] = {}  # in the order they were made
         self._layers: dict[int, _Layer] = {}
         self._layers_lock = threading.RLock()
 
@@ -530,8 +552,10 @@ class Override:
         with self._layers_lock:
             for layer in self._layers.values():
                 layer.forget()
+            made = list(self._made.values())
+            self._made.clear()
         records: list[Record] = []  # last made first when popped: inner scopes before the root
-        for frame in self._made:
+        for frame in made:
             records += frame.records
             frame.records = []
         return records

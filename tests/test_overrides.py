@@ -873,3 +873,128 @@ def test_a_long_block_does_not_keep_the_scopes_it_served(container: InjectQ) -> 
                 refs.append(weakref.ref(scope.get(Session)))
         gc.collect()
         assert [ref() for ref in refs] == [None] * 50
+
+
+# -- the same clauses from async code, on asyncio and trio ----------------------------------------
+
+
+async def _aobserve(container: InjectQ) -> tuple[object, ...]:
+    return (
+        await container.aget(Config),
+        await container.aget(Engine),
+        await container.aget(Unrelated),
+        Config in container,
+        container.try_get("never-bound", "default"),
+    )
+
+
+@pytest.mark.anyio
+async def test_async_a_singleton_built_in_the_block_is_not_seen_after_it(
+    container: InjectQ,
+) -> None:
+    """``async with``: an Engine first built in the block is finalized at its end, never seen again."""
+    fake = FakeConfig()
+    async with override_dependency(Config, fake):
+        inside = await container.aget(Engine)
+        assert await container.aget(Engine) is inside
+    assert inside.closed == 1
+    after = await container.aget(Engine)
+    assert after is not inside
+    assert after.config is not fake
+
+
+@pytest.mark.anyio
+async def test_async_a_built_singleton_is_rebuilt_inside_and_comes_back(container: InjectQ) -> None:
+    """``async with``: the Engine built before is replaced inside and back, unclosed, after."""
+    original = await container.aget(Engine)
+    async with container.override(Config, FakeConfig()):
+        inside = await container.aget(Engine)
+        assert inside is not original
+    assert await container.aget(Engine) is original
+    assert (original.closed, inside.closed) == (0, 1)
+
+
+@pytest.mark.anyio
+async def test_async_nesting_restores_exactly(container: InjectQ) -> None:
+    """``async with``: inner override wins, outer comes back, then the container as before."""
+    before = await _aobserve(container)
+    outer, inner = FakeConfig(), FakeConfig()
+    async with override_dependency(Config, outer):
+        outer_engine = await container.aget(Engine)
+        async with container.override(Config, inner):
+            assert (await container.aget(Engine)).config is inner
+        assert await container.aget(Engine) is outer_engine
+    assert await _aobserve(container) == before
+
+
+@pytest.mark.anyio
+async def test_async_an_exception_comes_out_as_itself_and_restores(container: InjectQ) -> None:
+    """``async with``: a KeyError leaving the block is the KeyError; the container is as before."""
+    before = await _aobserve(container)
+
+    async def fail_inside() -> None:
+        async with override_dependency(Config, FakeConfig()), container.scope() as scope:
+            await scope.aget(Session)
+            raise KeyError("boom")
+
+    with pytest.raises(KeyError, match="boom"):
+        await fail_inside()
+    assert await _aobserve(container) == before
+
+
+@pytest.mark.anyio
+async def test_async_a_cancelled_block_restores(container: InjectQ) -> None:
+    """A block left by cancellation finalizes what it built and restores the container."""
+    before = await _aobserve(container)
+    started = anyio.Event()
+    built: list[Engine] = []
+
+    async def overriding() -> None:
+        async with override_dependency(Config, FakeConfig()):
+            built.append(await container.aget(Engine))
+            started.set()
+            await anyio.sleep_forever()
+
+    with anyio.fail_after(TIMEOUT):
+        async with anyio.create_task_group() as group:
+            group.start_soon(overriding)
+            await started.wait()
+            group.cancel_scope.cancel()
+    assert built[0].closed == 1
+    assert await _aobserve(container) == before
+
+
+@pytest.mark.anyio
+async def test_async_factory_string_and_scoped_keys(container: InjectQ) -> None:
+    """From async code: a factory key (factory not called), a string key, a scoped key outside scopes."""
+    calls: list[str] = []
+
+    async def make_report() -> str:
+        calls.append("called")
+        return "real report"
+
+    container.bind_factory("report", make_report)
+    fake_session = Session(Repo(Engine(Config())))
+    async with (
+        override_dependency("report", "fake report"),
+        override_dependency(Session, fake_session),
+    ):
+        assert await container.aget("report") == "fake report"
+        assert await container.aget(Session) is fake_session
+    assert calls == []
+    assert await container.aget("report") == "real report"
+
+
+@pytest.mark.anyio
+async def test_async_every_container_or_the_one_given(container: InjectQ) -> None:
+    """From async code: without a container every one sees it; with one, only that one."""
+    other = make_container()
+    fake = FakeConfig()
+    async with override_dependency(Config, fake):
+        assert (await other.aget(Engine)).config is fake
+        assert (await container.aget(Engine)).config is fake
+    async with other.override(Config, fake):
+        assert (await other.aget(Engine)).config is fake
+        assert (await container.aget(Engine)).config is not fake
+    assert fake.closed == 0
+    await other.aclose()

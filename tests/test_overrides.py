@@ -998,3 +998,42 @@ async def test_async_every_container_or_the_one_given(container: InjectQ) -> Non
         assert (await container.aget(Engine)).config is not fake
     assert fake.closed == 0
     await other.aclose()
+
+
+@pytest.mark.anyio
+async def test_many_concurrent_overrides_of_one_key_stay_apart(container: InjectQ) -> None:
+    """Twenty tasks override Config at once, each in its own scope and worker threads: each sees its own."""
+    count = 20
+    all_inside = anyio.Event()
+    inside = 0
+    results: dict[int, set[str]] = {}
+    closed: list[Engine] = []
+
+    async def one_test(number: int) -> None:
+        nonlocal inside
+        fake = FakeConfig()
+        fake.url = f"fake-{number}"
+        async with override_dependency(Config, fake):
+            async with container.scope() as scope:
+                inside += 1
+                if inside == count:
+                    all_inside.set()
+                await all_inside.wait()  # every override is active now
+                session = await scope.aget(Session)
+                in_thread = await anyio.to_thread.run_sync(lambda: scope.get(Session))
+                engine = await container.aget(Engine)
+                results[number] = {
+                    session.repo.engine.config.url,
+                    in_thread.repo.engine.config.url,
+                    engine.config.url,
+                }
+                assert in_thread is session
+            closed.append(engine)
+
+    with anyio.fail_after(TIMEOUT):
+        async with anyio.create_task_group() as group:
+            for number in range(count):
+                group.start_soon(one_test, number)
+    assert results == {number: {f"fake-{number}"} for number in range(count)}
+    assert all(engine.closed == 1 for engine in closed)
+    assert (await container.aget(Engine)).config.url == "real"

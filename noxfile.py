@@ -2,6 +2,7 @@
 
 Sessions: ``tests`` (tests/ and the docs examples, asyncio and trio, with branch
 coverage), ``tests-3.10`` (tests/ on Python 3.10 where the machine has it),
+``tests-pytest-asyncio`` (the pytest plugin under pytest-asyncio, auto and strict),
 ``lint``, ``typing``, ``docs``, ``example``; ``bench`` runs only when asked
 (``python -m nox -s bench``). Arguments after ``--`` go to the session's tool,
 e.g. ``python -m nox -s tests -- -k scopes -x``.
@@ -23,7 +24,15 @@ nox.options.default_venv_backend = "venv"
 # them up to date with the pins); on CI, always start from fresh ones.
 nox.options.reuse_venv = "no" if os.environ.get("CI") else "yes"
 nox.options.error_on_external_run = True
-nox.options.sessions = ["tests", "tests-3.10", "lint", "typing", "docs", "example"]
+nox.options.sessions = [
+    "tests",
+    "tests-3.10",
+    "tests-pytest-asyncio",
+    "lint",
+    "typing",
+    "docs",
+    "example",
+]
 
 ROOT = Path(__file__).resolve().parent
 CONSTRAINTS = "requirements/constraints.txt"
@@ -33,7 +42,7 @@ CONSTRAINTS = "requirements/constraints.txt"
 PY310_CANDIDATES = ("/root/.pyenv/versions/3.10.13/bin/python",)
 PY310 = next((p for p in PY310_CANDIDATES if Path(p).is_file()), None)
 
-LINT_PATHS = ("injectq", "tests", "docs", "benchmarks", "noxfile.py")
+LINT_PATHS = ("injectq", "tests", "tests_pytest_asyncio", "docs", "benchmarks", "noxfile.py")
 
 
 def _install(session: nox.Session, *args: str) -> None:
@@ -57,6 +66,26 @@ def tests_310(session: nox.Session) -> None:
         session.skip(f"no Python 3.10 interpreter here (looked for {', '.join(PY310_CANDIDATES)})")
     _install(session, "-e", ".[trio]", "-r", "requirements/tests.txt")
     session.run("pytest", *(session.posargs or ["tests"]))
+
+
+@nox.session(name="tests-pytest-asyncio")
+def tests_pytest_asyncio(session: nox.Session) -> None:
+    """injectq's pytest plugin under pytest-asyncio alone, in auto and in strict mode.
+
+    A run of its own (tests_pytest_asyncio/pytest.ini switches anyio's plugin off):
+    the two plugins never load in one run.
+    """
+    _install(session, "-e", ".", "-r", "requirements/pytest-asyncio.txt")
+    for mode in ("auto", "strict"):
+        session.run(
+            "pytest",
+            "-c",
+            "tests_pytest_asyncio/pytest.ini",
+            "tests_pytest_asyncio",
+            "-o",
+            f"asyncio_mode={mode}",
+            *session.posargs,
+        )
 
 
 @nox.session

@@ -11,6 +11,7 @@ from .baselines import Floor, Plain, SameShape
 from .concurrent import measure_concurrent, render_concurrent
 from .contender import Contender
 from .harness import OPERATIONS, Operation, build_cells, check, measure
+from .overrides import InjectQAfterOverride
 from .peers import PEERS
 from .report import render_checks, render_table, render_targets, targets, to_json, write_json
 from .subject import InjectQContender
@@ -44,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME",
-        help="restrict to a contender (injectq, dishka, wireup, that-depends, svcs) or an"
+        help="restrict to a contender (injectq, injectq-ov, dishka, wireup, that-depends, svcs) or an"
         " operation (singleton, sync_request, async_request, asgi, asyncio, trio, concurrent);"
         " repeatable;"
         " the baselines always run",
@@ -65,7 +66,14 @@ def _parser() -> argparse.ArgumentParser:
 def _select(
     only: Sequence[str], parser: argparse.ArgumentParser
 ) -> tuple[list[Contender], list[Operation]]:
-    contender_types: list[type[Contender]] = [Plain, Floor, SameShape, InjectQContender, *PEERS]
+    contender_types: list[type[Contender]] = [
+        Plain,
+        Floor,
+        SameShape,
+        InjectQContender,
+        InjectQAfterOverride,
+        *PEERS,
+    ]
     names = {cls.name for cls in contender_types if cls.role != "baseline"}
     op_names = {op.id for op in OPERATIONS} | {"asyncio", "trio", "concurrent"}
     unknown = [name for name in only if name not in names | op_names]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._core._container import InjectQ
+from ._core._override import Override
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-__all__ = ["test_container"]
+__all__ = ["Override", "override_dependency", "test_container"]
 
 
 class _FreshContainer:
@@ -55,3 +56,15 @@ def test_container() -> _FreshContainer:
 
 
 test_container.__test__ = False  # type: ignore[attr-defined]  # not a test for pytest
+
+
+def override_dependency(key: Any, value: Any, container: InjectQ | None = None) -> Override:
+    """``with`` / ``async with``: every resolution of ``key`` gives ``value`` for the block.
+
+    In every container, or only in ``container`` when one is given; in this
+    context only (the block's own child tasks and ``anyio.to_thread`` workers
+    see it, a concurrent task or another thread does not).  Instances built
+    during the block that depend on ``key`` belong to the block: finalized when
+    it ends, never seen after it.  ``value`` itself is never finalized.
+    """
+    return Override(key, value, container)

@@ -35,6 +35,7 @@ from ._finalize import (
 )
 from ._flight import Flight, await_flight, finish, in_flight, wait_flight
 from ._keys import RESERVED_SCOPES, SCOPED, SINGLETON, TRANSIENT, Scope, normalize_key, scope_name
+from ._override import Override, track_container
 from ._plan import Node, compile_binding, constant, missing_prereqs, scope_id_node
 from ._registry import ScopeRegistry
 from ._scope import Ended, Frame, ScopeHandle, entries
@@ -173,6 +174,7 @@ class InjectQ:
         self.factories: MutableMapping[Hashable, Callable[..., Any]] = _Factories(self)
         with _containers_lock:
             _containers.add(self)
+        track_container(self)  # overrides for every container reach this one too
         for module in modules or ():
             self.install_module(module)
 
@@ -340,6 +342,11 @@ class InjectQ:
             self._forget_plans()
             self._root.instances.clear()
             self._root.records.clear()
+
+    def override(self, key: Any, value: Any) -> Override:
+        """``with`` / ``async with``: ``key`` resolves to ``value`` in this container, in
+        this context only, for the block (see ``injectq.testing.override_dependency``)."""
+        return Override(key, value, self)
 
     # -- plan ---------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""pytest-asyncio alone: async fixtures set up and tear down in different tasks."""

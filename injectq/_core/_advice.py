@@ -16,7 +16,20 @@ if TYPE_CHECKING:
 
     from ._registry import ScopeRegistry
 
-__all__ = ["abstract_error", "captive_error", "closest", "is_scope_id_key"]
+__all__ = ["abstract_error", "add_note", "captive_error", "closest", "is_scope_id_key"]
+
+
+def add_note(exc: BaseException, note: str) -> None:
+    """PEP 678 ``exc.add_note(note)``, on Python 3.10 too (where tracebacks show it through
+    the ``exceptiongroup`` backport)."""
+    notes = getattr(exc, "__notes__", None)
+    if not isinstance(notes, list):
+        notes = []
+        try:
+            exc.__notes__ = notes  # type: ignore[attr-defined]
+        except AttributeError:  # pragma: no cover - an exception class with __slots__
+            return
+    notes.append(note)  # pyright: ignore[reportUnknownMemberType]
 
 
 def closest(name: str, known: Iterable[str]) -> str | None:

@@ -41,9 +41,10 @@ from typing import TYPE_CHECKING, Any
 from ._errors import InjectQError
 from ._finalize import AGEN, GEN, OBJ, has_teardown, only_async_teardown
 from ._keys import SINGLETON, TRANSIENT
+from ._trace import compile_builder, marker, variable_name
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable
+    from collections.abc import Hashable
 
     from ._plan import Build, Node
     from ._scope import Frame
@@ -79,6 +80,8 @@ class _Emitter:
         self.awaited: list[dict[int, str]] = [{}]
         # while writing the fresh-frame variant: the keys it builds without looking
         self.fresh: set[Hashable] | None = None
+        # the chains of keys that marked lines build (see ``_trace``)
+        self.chains: list[tuple[Hashable, ...]] = []
 
     def name(self, prefix: str, value: Any) -> str:
         self.count += 1
@@ -86,9 +89,15 @@ class _Emitter:
         self.ns[name] = value
         return name
 
-    def var(self, prefix: str = "v") -> str:
+    def var(self, prefix: str = "v", node: Node | None = None) -> str:
         self.count += 1
+        if node is not None:
+            return variable_name(node.key, self.count)
         return f"{prefix}{self.count}"
+
+    def mark(self, chain: tuple[Hashable, ...], key: Hashable) -> str:
+        """The comment ending a line that builds ``key`` (for a user exception's note)."""
+        return marker(self.chains, chain, key)
 
     def emit(self, indent: int, line: str) -> None:
         self.lines.append("    " * indent + line)
@@ -123,14 +132,14 @@ class _Emitter:
                 self.hoist(dep, indent, inner)
             elif dep.own_async and dep.scope == self.frame_name != TRANSIENT:
                 # an async factory of this frame: built already (by aget), or a clear error
-                v = self.var()
+                v = self.var(node=dep)
                 self.emit(indent, f"{v} = inst.get({self.name('k', dep.key)}, MISSING)")
                 self.emit(indent, f"if {v} is MISSING:")
                 self.call_other(dep, v, indent + 1, inner)
                 self.known[id(dep)] = v
 
     def cached(self, node: Node, indent: int, path: tuple[Hashable, ...]) -> None:
-        v = self.var()
+        v = self.var(node=node)
         key = self.name("k", node.key)
         if self.fresh is not None:  # known absent: build it, no look-up
             self.fresh.add(node.key)
@@ -158,10 +167,10 @@ class _Emitter:
         if known is not None:
             return known
         if self.inlined(node):
-            v = self.var()
+            v = self.var(node=node)
             self.construct(node, v, self.name("k", node.key), indent, path, cached=False)
             return v
-        v = self.var()
+        v = self.var(node=node)
         if node.scope == SINGLETON and self.frame_name != SINGLETON:
             # a singleton seen from a scope: usually built already
             self.emit(indent, f"{v} = ready_get({self.name('k', node.key)}, MISSING)")
@@ -179,7 +188,7 @@ class _Emitter:
         else:
             call = f"{self.name('b', node.build)}(start)"
         self.emit(indent, "try:")
-        self.emit(indent + 1, f"{v} = {call}")
+        self.emit(indent + 1, f"{v} = {call}{self.mark(path, node.key)}")
         self.emit(indent, "except InjectQError as exc:")
         self.emit(indent + 1, f"add_frames(exc, {self.name('p', path)})")
         self.emit(indent + 1, "raise")
@@ -192,7 +201,7 @@ class _Emitter:
             known = block.get(id(node))
             if known is not None:
                 return known
-        v = self.var()
+        v = self.var(node=node)
         if node.own_async:
             self.async_build(node, v, indent, path)
         elif node.prereqs is not None:  # await its async factories, then build it as usual
@@ -284,6 +293,7 @@ class _Emitter:
         args, values = self.arguments(node, indent, path)
         call = f"{self.name('f', node.provider)}({args})"
         awaited = node.own_async
+        mark = self.mark((*path, node.key), node.key)
         if node.teardown == GENERATOR:
             gen = self.var("g")
             kind, first, stop, what = (
@@ -291,14 +301,14 @@ class _Emitter:
                 if awaited
                 else ("GEN", f"next({gen})", "StopIteration", "generator")
             )
-            self.emit(indent, f"{gen} = {call}")
+            self.emit(indent, f"{gen} = {call}{mark}")
             self.emit(indent, "try:")
-            self.emit(indent + 1, f"{v} = {first}")
+            self.emit(indent + 1, f"{v} = {first}{mark}")
             self.emit(indent, f"except {stop}:")
             self.emit(indent + 1, f"raise no_yield({key}, {what!r}) from None")
             self.record(f"({kind}, {gen}, {key})", indent, cached, plain=not awaited)
         else:
-            self.emit(indent, f"{v} = {'await ' if awaited else ''}{call}")
+            self.emit(indent, f"{v} = {'await ' if awaited else ''}{call}{mark}")
             if node.teardown == CLASS:
                 plain = not only_async_teardown(node.provider)
                 self.record(f"(OBJ, {v}, {key})", indent, cached, plain=plain)
@@ -352,7 +362,7 @@ def generate_async(
     emitter.frame_name = TRANSIENT  # sync parts go through their own (locking) builders
     emitter.emit(1, "local = created")
     if node.own_async or node.prereqs is None:
-        v = emitter.var()
+        v = emitter.var(node=node)
         emitter.async_build(node, v, 1, ())
         emitter.emit(1, f"return {v}")
     else:
@@ -360,7 +370,7 @@ def generate_async(
             emitter.async_value(prereq, 1, (node.key,))
         _sync_body(emitter, node)  # then exactly what the sync builder does
     lines = ["async def build(start, created=None):", *emitter.lines]
-    return _compile(lines, emitter.ns, node)
+    return compile_builder(lines, emitter.ns, node.key, emitter.chains, is_async=True)
 
 
 def _namespace(emitter: _Emitter, root: Frame, ready: dict[Hashable, Any]) -> None:
@@ -388,7 +398,8 @@ def generate(
     emitter = _Emitter(node, helpers)
     _namespace(emitter, root, ready)
     _sync_body(emitter, node)
-    return _compile(["def build(start, created=None):", *emitter.lines], emitter.ns, node)
+    lines = ["def build(start, created=None):", *emitter.lines]
+    return compile_builder(lines, emitter.ns, node.key, emitter.chains, is_async=False)
 
 
 def _sync_body(emitter: _Emitter, node: Node) -> None:
@@ -402,7 +413,7 @@ def _sync_body(emitter: _Emitter, node: Node) -> None:
         # a transient top: records go to the caller's list; nothing is cached here
         emitter.emit(1, "local = created")
         emitter.emit(1, "frame = pending = inst = None")
-        v = emitter.var()
+        v = emitter.var(node=node)
         emitter.hoist(node, 1, ())
         emitter.construct(node, v, key, 1, (), cached=False)
         emitter.emit(1, f"return {v}")
@@ -465,12 +476,3 @@ def _cached_top(emitter: _Emitter, node: Node, key: str) -> None:
     emitter.emit(2, "except BaseException as exc:")
     emitter.emit(3, f"failed(local, exc, {key})")
     emitter.emit(3, "raise")
-
-
-def _compile(lines: list[str], ns: dict[str, Any], node: Node) -> Build:
-    source = "\n".join(lines) + "\n"
-    code = compile(source, f"<injectq builder of {node.key!r}>", "exec")
-    exec(code, ns)
-    build: Callable[..., Any] = ns["build"]
-    build.__injectq_source__ = source  # type: ignore[attr-defined]  # for debugging
-    return build

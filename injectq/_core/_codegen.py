@@ -206,7 +206,7 @@ class _Emitter:
             self.async_build(node, v, indent, path)
         elif node.prereqs is not None:  # await its async factories, then build it as usual
             for prereq in node.prereqs:
-                self.async_value(prereq, indent, (*path, node.key))
+                self.async_value(prereq, indent, (*path, *_route(node, prereq)))
             self.call_other(node, v, indent, path)
         else:  # a transient async factory somewhere below: its own async builder
             self.call_other(node, v, indent, path, awaited=True)
@@ -337,6 +337,24 @@ class _Emitter:
             self.emit(indent, f"adopt(frame, local, {record})")
 
 
+def _route(node: Node, target: Node) -> tuple[Hashable, ...]:
+    """The keys from ``node`` down to ``target``'s dependant (for the chain in a note)."""
+    seen: set[int] = set()
+
+    def find(current: Node) -> tuple[Hashable, ...] | None:
+        for dep in current.deps:
+            if dep is target:
+                return (current.key,)
+            if id(dep) not in seen:
+                seen.add(id(dep))
+                below = find(dep)
+                if below is not None:
+                    return (current.key, *below)
+        return None
+
+    return find(node) or (node.key,)
+
+
 class _MissingConst:
     __slots__ = ()
 
@@ -367,7 +385,7 @@ def generate_async(
         emitter.emit(1, f"return {v}")
     else:
         for prereq in node.prereqs:
-            emitter.async_value(prereq, 1, (node.key,))
+            emitter.async_value(prereq, 1, _route(node, prereq))
         _sync_body(emitter, node)  # then exactly what the sync builder does
     lines = ["async def build(start, created=None):", *emitter.lines]
     return compile_builder(lines, emitter.ns, node.key, emitter.chains, is_async=True)

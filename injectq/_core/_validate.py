@@ -157,11 +157,12 @@ class ValidationReport:
         }
 
     def __str__(self) -> str:
+        checked = f"{self.checked} binding{'s' if self.checked != 1 else ''}"
         if self.ok:
-            head = f"no problems found in {self.checked} bindings"
+            head = f"no problems found in {checked}"
         else:
             count = len(self.problems)
-            head = f"{count} problem{'s' if count > 1 else ''} found in {self.checked} bindings:"
+            head = f"{count} problem{'s' if count > 1 else ''} found in {checked}:"
         lines = [head]
         for number, problem in enumerate(self.problems, 1):
             lines.append(f"  {number}. {problem}")

@@ -41,10 +41,10 @@ from ._core._ready import SessionScopeManager as SessionScopeManager
 from ._core._ready import TenantScopeManager as TenantScopeManager
 from ._core._ready import WorkflowRecord as WorkflowRecord
 from ._core._ready import WorkflowScopeManager as WorkflowScopeManager
+from ._core._report import Problem as Problem
+from ._core._report import ValidationError as ValidationError
+from ._core._report import ValidationReport as ValidationReport
 from ._core._scope import ScopeHandle as ScopeHandle
-from ._core._validate import Problem as Problem
-from ._core._validate import ValidationError as ValidationError
-from ._core._validate import ValidationReport as ValidationReport
 
 __all__ = [
     "AlreadyRegisteredError",

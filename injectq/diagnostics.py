@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 from ._core._errors import describe_key
 from ._core._graph import to_dot, to_mermaid
 from ._core._keys import normalize_key
-from ._core._validate import GraphEdge as GraphEdge
-from ._core._validate import GraphNode as GraphNode
-from ._core._validate import Problem as Problem
-from ._core._validate import ValidationError as ValidationError
-from ._core._validate import ValidationReport as ValidationReport
+from ._core._report import GraphEdge as GraphEdge
+from ._core._report import GraphNode as GraphNode
+from ._core._report import Problem as Problem
+from ._core._report import ValidationError as ValidationError
+from ._core._report import ValidationReport as ValidationReport
 
 if TYPE_CHECKING:
     from collections.abc import Hashable

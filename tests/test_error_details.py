@@ -48,7 +48,7 @@ def notes(exc: BaseException) -> list[str]:
 @pytest.mark.parametrize("name", injectq.__all__)
 def test_public_classes_and_functions_print_under_injectq(name: str) -> None:
     obj = getattr(injectq, name)
-    if isinstance(obj, type) or callable(obj) and hasattr(obj, "__code__"):
+    if isinstance(obj, type) or (callable(obj) and hasattr(obj, "__code__")):
         assert obj.__module__ == "injectq"
 
 
@@ -162,7 +162,7 @@ def test_the_builder_source_is_registered_with_linecache() -> None:
     with container.scope() as scope, pytest.raises(ConnectionError) as info:
         scope.get(Handler)
 
-    frames = [tb for tb in traceback.walk_tb(info.value.__traceback__)]
+    frames = list(traceback.walk_tb(info.value.__traceback__))
     builder = next(frame for frame, _ in frames if frame.f_code.co_name == "build_Handler")
     filename = builder.f_code.co_filename
     assert filename.startswith("<injectq build_Handler")
@@ -205,10 +205,13 @@ def test_each_failure_in_a_finalization_error_names_the_binding_torn_down() -> N
     container.bind(Socket, scope="scoped")
     container.bind_factory("journal", journal, scope="scoped")
 
-    with pytest.raises(FinalizationError) as info:
+    def use_both() -> None:
         with container.scope() as scope:
             scope.get(Socket)
             scope.get("journal")
+
+    with pytest.raises(FinalizationError) as info:
+        use_both()
 
     failures = info.value.exceptions
     assert [type(e) for e in failures] == [ValueError, OSError]

@@ -3,10 +3,10 @@
 import re
 from dataclasses import dataclass, field
 
+import diag_samples as samples
 import pydot
 import pytest
 
-import diag_samples as samples
 from injectq import diagnostics
 
 # -- a small Mermaid flowchart reader: every line must be one the format allows ------------
@@ -47,7 +47,8 @@ def read_mermaid(text: str) -> Flowchart:
             chart.groups.setdefault(group or "", []).append(found.group(2))
         elif found := _EDGE.match(line):
             source, arrow, param, target = found.groups()
-            assert source in chart.labels and target in chart.labels, line
+            assert source in chart.labels, line
+            assert target in chart.labels, line
             chart.edges.append((chart.labels[source], chart.labels[target], param, arrow != "-->"))
         elif found := _CLASSDEF.match(line):
             defined_classes.add(found.group(1))
@@ -65,7 +66,9 @@ def read_mermaid(text: str) -> Flowchart:
     return chart
 
 
-def test_mermaid_groups_nodes_by_lifetime_longest_first_with_custom_scopes_in_parent_order() -> None:
+def test_mermaid_groups_nodes_by_lifetime_longest_first_with_custom_scopes_in_parent_order() -> (
+    None
+):
     chart = read_mermaid(diagnostics.mermaid(samples.correct()))
 
     assert chart.groups == {

@@ -1,12 +1,11 @@
 """``validate()``: every wiring problem in one call, with its chain, and nothing built."""
 
-
 import json
 from typing import Annotated
 
+import diag_samples as samples
 import pytest
 
-import diag_samples as samples
 from injectq import (
     CircularDependencyError,
     DependencyNotFoundError,
@@ -206,7 +205,7 @@ class Wants:
 
 
 class Untyped:
-    def __init__(self, thing) -> None:  # type: ignore[no-untyped-def]  # noqa: ANN001
+    def __init__(self, thing) -> None:  # type: ignore[no-untyped-def]
         self.thing = thing
 
 
@@ -259,9 +258,6 @@ def test_validate_and_resolution_agree_on_every_pair_of_lifetimes(
 
 
 def test_a_captive_dependency_through_transients_shows_them_in_the_chain() -> None:
-
-
-
 
     container = InjectQ()
     container.bind(Data, scope="scoped")

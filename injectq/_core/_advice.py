@@ -74,11 +74,7 @@ def captive_error(
             " which does not live as long"
         )
         fix = f"give {who} a shorter lifetime, or {describe_key(needed_key)} a longer one"
-    if (
-        needed in scopes.custom
-        and scope in scopes.custom
-        and not scopes.outlives(scope, needed)
-    ):
+    if needed in scopes.custom and scope in scopes.custom and not scopes.outlives(scope, needed):
         fix += (
             f", or declare that {scope!r} nests inside {needed!r}:"
             f" register_scope_manager({scope!r}, ..., parent={needed!r})"

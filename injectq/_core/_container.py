@@ -37,13 +37,14 @@ from ._plan import Node, compile_binding, constant, missing_prereqs, scope_id_no
 from ._registry import ScopeRegistry
 from ._scope import Frame, ScopeHandle
 from ._spec import CallKind, Param, call_kind, read_params
-from ._validate import ValidationReport, validate
+from ._validate import validate
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from ._managers import ScopeManager
     from ._modules import Module
+    from ._report import ValidationReport
 
 __all__ = ["Binding", "InjectQ"]
 

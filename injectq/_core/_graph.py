@@ -10,6 +10,7 @@ note.  Both writers read only the report, so the drawing shows exactly what
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
 from ._errors import describe_key
@@ -17,7 +18,7 @@ from ._errors import describe_key
 if TYPE_CHECKING:
     from collections.abc import Hashable
 
-    from ._validate import GraphNode, ValidationReport
+    from ._report import GraphNode, ValidationReport
 
 __all__ = ["to_dot", "to_mermaid"]
 
@@ -65,7 +66,7 @@ def _bad_edges(report: ValidationReport) -> set[tuple[Hashable, Hashable]]:
         for problem in node.problems:
             if problem.kind in ("captive", "cycle", "sync-only"):
                 chain = problem.chain
-                bad.update(zip(chain, chain[1:]))
+                bad.update(itertools.pairwise(chain))
     return bad
 
 
@@ -104,15 +105,19 @@ def to_mermaid(report: ValidationReport) -> str:
     if missing_ids:
         lines.append(f"    class {','.join(missing_ids)} missing")
     if red:
-        lines.append(
-            f"    linkStyle {','.join(map(str, red))} stroke:#d32f2f,stroke-width:3px"
-        )
+        lines.append(f"    linkStyle {','.join(map(str, red))} stroke:#d32f2f,stroke-width:3px")
     return "\n".join(lines) + "\n"
 
 
 def _mermaid_text(text: str) -> str:
     """Text inside ``["..."]`` or ``|...|``: Mermaid's entity codes for what would end it."""
-    for char, code in (("#", "#35;"), ('"', "#quot;"), ("|", "#124;"), ("<", "#lt;"), (">", "#gt;")):
+    for char, code in (
+        ("#", "#35;"),
+        ('"', "#quot;"),
+        ("|", "#124;"),
+        ("<", "#lt;"),
+        (">", "#gt;"),
+    ):
         text = text.replace(char, code)
     return text
 

@@ -14,6 +14,7 @@ that source into functions a person can step through and read about:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import linecache
 import re
@@ -122,7 +123,5 @@ def note_chain(exc: Exception) -> None:
         notes[notes.index(old)] = note  # an outer builder knows more of the chain
     else:
         add_note(exc, note)
-    try:
+    with contextlib.suppress(AttributeError):  # an exception class with __slots__
         setattr(exc, _NOTE, note)
-    except AttributeError:  # pragma: no cover - an exception class with __slots__
-        pass

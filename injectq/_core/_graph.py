@@ -31,7 +31,7 @@ def _title(lifetime: str) -> str:
 
 def _label(node: GraphNode) -> str:
     text = describe_key(node.key)
-    extras = []
+    extras: list[str] = []
     if node.provider in ("instance", "async factory", "scope id", "missing", "entry point"):
         extras.append(node.provider)
     elif node.needs_aget:

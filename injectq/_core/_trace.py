@@ -118,7 +118,7 @@ def note_chain(exc: Exception) -> None:
         return
     note = "while building " + " -> ".join(describe_key(k) for k in chain)
     old = getattr(exc, _NOTE, None)
-    notes = getattr(exc, "__notes__", None)
+    notes: list[str] | None = getattr(exc, "__notes__", None)
     if old is not None and isinstance(notes, list) and old in notes:
         notes[notes.index(old)] = note  # an outer builder knows more of the chain
     else:

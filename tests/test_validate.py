@@ -395,3 +395,39 @@ def test_an_entry_point_parameter_nothing_provides_is_left_to_the_caller() -> No
         pass
 
     assert InjectQ().validate(entry_points=[handle]).ok
+
+
+class WeirdAnnotation:
+    def __init__(self, thing: "list[int](3)") -> None:  # type: ignore[valid-type]  # noqa: F722
+        self.thing = thing
+
+
+def test_an_annotation_typing_cannot_evaluate_is_a_binding_problem_not_a_crash() -> None:
+    container = InjectQ()
+    container.bind(WeirdAnnotation)
+
+    [problem] = container.validate(strict=False).problems
+
+    assert problem.kind == "binding"
+    assert problem.message.startswith("cannot read the signature of WeirdAnnotation: TypeError:")
+
+
+def test_a_class_declared_with_a_lifetime_decorator_is_checked_by_its_container() -> None:
+    from injectq import scoped, singleton
+    from injectq.testing import test_container
+
+    with test_container() as container:
+
+        @scoped
+        class Visit:
+            pass
+
+        @singleton
+        class Counter:
+            def __init__(self, visit: Visit) -> None:
+                self.visit = visit
+
+        [problem] = container.validate(strict=False).problems
+
+    assert problem.kind == "captive"
+    assert problem.chain == (Counter, Visit)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._advice import captive_error
 from ._errors import (
+    BindingError,
     CircularDependencyError,
     DependencyNotFoundError,
     InjectionError,
@@ -123,13 +124,7 @@ class _Walker:
             info.async_chain = (key,)
         self.path.append(key)
         try:
-            try:
-                params = read_params(provider, key)
-            except InjectQError as exc:
-                info.problems.append(
-                    Problem("binding", key, (key,), exc.message, exc.fix, type(exc))
-                )
-                params = []
+            params = self.signature(info, provider)
             for param in params:
                 self.param(info, param)
             self.lifetimes(info)
@@ -137,6 +132,26 @@ class _Walker:
             self.path.pop()
             info.done = True
         return info
+
+    def signature(self, info: _Info, fn: Callable[..., Any]) -> list[Param]:
+        """``read_params``; a signature that cannot be read is a ``binding`` problem."""
+        key = info.key
+        try:
+            return read_params(fn, key)
+        except InjectQError as exc:
+            problem = Problem("binding", key, (key,), exc.message, exc.fix, type(exc))
+        except Exception as exc:  # an annotation that typing cannot evaluate
+            problem = Problem(
+                "binding",
+                key,
+                (key,),
+                f"cannot read the signature of {describe_key(fn)}:"
+                f" {type(exc).__name__}: {exc}",
+                "fix the annotations of its parameters, or bind a factory with readable ones",
+                BindingError,
+            )
+        info.problems.append(problem)
+        return []
 
     def scope_id(self, name: str) -> _Info:
         key = f"{name}_id"
@@ -236,11 +251,7 @@ class _Walker:
         self.infos[fn] = info
         self.path.append(fn)
         try:
-            try:
-                params = read_params(fn, fn)
-            except InjectQError as exc:
-                info.problems.append(Problem("binding", fn, (fn,), exc.message, exc.fix, type(exc)))
-                params = []
+            params = self.signature(info, fn)
             for param in params:
                 if param.explicit:  # Inject[T]: it must be provided
                     self.param(info, param)

@@ -398,7 +398,7 @@ def test_an_entry_point_parameter_nothing_provides_is_left_to_the_caller() -> No
 
 
 class WeirdAnnotation:
-    def __init__(self, thing: "list[int](3)") -> None:  # type: ignore[valid-type]  # noqa: F722
+    def __init__(self, thing: "list[int](3)") -> None:  # type: ignore[valid-type]
         self.thing = thing
 
 

@@ -145,8 +145,7 @@ class _Walker:
                 "binding",
                 key,
                 (key,),
-                f"cannot read the signature of {describe_key(fn)}:"
-                f" {type(exc).__name__}: {exc}",
+                f"cannot read the signature of {describe_key(fn)}: {type(exc).__name__}: {exc}",
                 "fix the annotations of its parameters, or bind a factory with readable ones",
                 BindingError,
             )

@@ -261,7 +261,7 @@ def test_an_unknown_scope_name_suggests_the_close_match() -> None:
     assert str(info.value) == (
         "unknown scope 'Scoped' (did you mean 'scoped'?); registered scopes: 'scoped',"
         " 'singleton', 'transient'\n"
-        "  fix: scope='scoped', or register a new scope first:"
+        "  fix: use 'scoped', or register a new scope first:"
         " container.register_scope_manager('Scoped', manager)"
     )
 

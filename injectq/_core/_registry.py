@@ -54,7 +54,7 @@ class ScopeRegistry:
                 f"unknown scope {name!r}"
                 + (f" (did you mean {match!r}?)" if match else "")
                 + f"; registered scopes: {', '.join(map(repr, known))}",
-                fix=f"scope={match!r}, or register a new scope first: {register}"
+                fix=f"use {match!r}, or register a new scope first: {register}"
                 if match
                 else f"register it first: {register}",
             )

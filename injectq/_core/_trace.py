@@ -97,7 +97,7 @@ def compile_builder(
     build: Callable[..., Any] = ns[name]
     build.__injectq_source__ = source  # type: ignore[attr-defined]
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    weakref.finalize(build, linecache.cache.pop, filename, None)
+    weakref.finalize(build, linecache.cache.pop, filename, None).atexit = False
     return build
 
 

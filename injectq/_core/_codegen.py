@@ -12,7 +12,7 @@ its frame so concurrent asks wait for one build), then the same sync body.
 The generated source for ``Handler(Service(Repo(Session)))`` in the request
 scope looks like this (simplified)::
 
-    def build(start, created=None):
+    def build_Handler(start, created=None):
         frame = start if start.name == "scoped" else find(start)
         inst = frame.instances
         v0 = inst.get(k0, MISSING)
@@ -20,18 +20,23 @@ scope looks like this (simplified)::
             return v0
         with frame.lock:
             ...
-            v3 = inst.get(k3, MISSING)  # Session
-            if v3 is MISSING:
-                g3 = f3(b4(start))  # a generator factory, Engine from its builder
-                v3 = next(g3)  # (StopIteration here is an InjectionError)
-                adopt(frame, local, (GEN, g3, k3))
-                inst[k3] = v3
-            v2 = f2(v3)  # Repo: transient, inlined
+            session_3 = inst.get(k3, MISSING)
+            if session_3 is MISSING:
+                g4 = f5(b6(start))  # [2] Session  (a generator factory; Engine from its builder)
+                session_3 = next(g4)  # [2] Session  (StopIteration here is an InjectionError)
+                adopt(frame, local, (GEN, g4, k3))
+                inst[k3] = session_3
+            repo_7 = f8(session_3)  # [3] Repo  (transient, inlined)
             ...
 
 Under the lock the body is written twice: when the frame holds none of the
 keys it caches (a fresh scope, most often) a variant builds each of them
 without looking it up; otherwise the general one above runs.
+
+``_trace.compile_builder`` names the function after its key, wraps its body in
+``try`` / ``except Exception`` (so a user's exception gets the note ``while
+building Handler -> Service -> Repo``, from the ``# [n]`` marks of the lines
+it passed), and registers the source with ``linecache``.
 """
 
 from __future__ import annotations

@@ -49,6 +49,8 @@ def _identifier(key: Hashable) -> str:
 def variable_name(key: Hashable, number: int) -> str:
     """A variable for ``key``'s value: ``RequestHandler`` -> ``request_handler_3``."""
     snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", _identifier(key)).lower()
+    if snake[0].isdigit():
+        snake = "key_" + snake
     return f"{snake}_{number}"
 
 

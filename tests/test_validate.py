@@ -431,3 +431,14 @@ def test_a_class_declared_with_a_lifetime_decorator_is_checked_by_its_container(
 
     assert problem.kind == "captive"
     assert problem.chain == (Counter, Visit)
+
+
+def test_the_strict_error_pickles_as_a_validation_error_with_its_message() -> None:
+    import pickle
+
+    with pytest.raises(ValidationError) as info:
+        samples.broken().validate()
+
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert type(copy) is ValidationError
+    assert str(copy) == str(info.value)

@@ -180,6 +180,10 @@ class ValidationError(InjectQError):
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled (to another process) as a plain ValidationError with the same message
+        return (ValidationError, (self.message,))
+
 
 _MIXED: dict[tuple[type[InjectQError], ...], type[ValidationError]] = {}
 

@@ -442,3 +442,20 @@ def test_the_strict_error_pickles_as_a_validation_error_with_its_message() -> No
     copy = pickle.loads(pickle.dumps(info.value))
     assert type(copy) is ValidationError
     assert str(copy) == str(info.value)
+
+
+class ListAnnotated:
+    def __init__(self, thing: ["not", "a", "key"]) -> None:  # type: ignore[valid-type]
+        self.thing = thing
+
+
+def test_an_annotation_that_is_not_a_key_is_a_binding_problem_not_a_crash() -> None:
+    container = InjectQ()
+    container.bind(ListAnnotated)
+
+    [problem] = container.validate(strict=False).problems
+
+    assert problem.kind == "binding"
+    assert problem.message.startswith(
+        "parameter 'thing' of ListAnnotated has an annotation that is not a key: TypeError:"
+    )

@@ -126,7 +126,7 @@ class _Walker:
         try:
             params = self.signature(info, provider)
             for param in params:
-                self.param(info, param)
+                self.guarded(info, param)
             self.lifetimes(info)
         finally:
             self.path.pop()
@@ -161,6 +161,25 @@ class _Walker:
             info.requires = {name: (key,)}
             self.infos[("scope id", name)] = info
         return info
+
+    def guarded(self, owner: _Info, param: Param) -> None:
+        """``param``, with an annotation that is not a usable key reported, not raised."""
+        try:
+            self.param(owner, param)
+        except InjectQError:  # pragma: no cover - param() records these itself
+            raise
+        except Exception as exc:  # e.g. an unhashable annotation
+            owner.problems.append(
+                Problem(
+                    "binding",
+                    owner.key,
+                    (owner.key,),
+                    f"parameter {param.name!r} of {describe_key(owner.key)} has an annotation"
+                    f" that is not a key: {type(exc).__name__}: {exc}",
+                    "annotate it with a class, or Annotated[T, 'name']",
+                    BindingError,
+                )
+            )
 
     def param(self, owner: _Info, param: Param) -> None:
         """Mirror of ``InjectQ._param_node``: which edge fills ``param``, or a problem."""
@@ -221,8 +240,7 @@ class _Walker:
         """Mirror of ``InjectQ._check_lifetimes``, recording every captive dependency."""
         requires: dict[str, tuple[Hashable, ...]] = {}
         for _, dep in info.edges:
-            for needed, chain in dep.requires.items():
-                requires.setdefault(needed, chain)
+            requires.update(dep.requires)  # as planning does: the chain shown is the same
         if info.lifetime == TRANSIENT:
             info.requires = {name: (info.key, *chain) for name, chain in requires.items()}
             return
@@ -253,9 +271,9 @@ class _Walker:
             params = self.signature(info, fn)
             for param in params:
                 if param.explicit:  # Inject[T]: it must be provided
-                    self.param(info, param)
+                    self.guarded(info, param)
                 elif param.key is not None and self.container.can_provide(param.key):
-                    self.param(info, param)  # filled when the container can: check what it needs
+                    self.guarded(info, param)  # filled when the container can: check it
         finally:
             self.path.pop()
             info.done = True

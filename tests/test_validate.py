@@ -445,7 +445,7 @@ def test_the_strict_error_pickles_as_a_validation_error_with_its_message() -> No
 
 
 class ListAnnotated:
-    def __init__(self, thing: ["not", "a", "key"]) -> None:  # type: ignore[valid-type]
+    def __init__(self, thing: [1, 2]) -> None:  # type: ignore[valid-type]
         self.thing = thing
 
 

@@ -1,6 +1,7 @@
 """``validate()``: every wiring problem in one call, with its chain, and nothing built."""
 
 import json
+import sys
 from typing import Annotated
 
 import diag_samples as samples
@@ -459,3 +460,25 @@ def test_an_annotation_that_is_not_a_key_is_a_binding_problem_not_a_crash() -> N
     assert problem.message.startswith(
         "parameter 'thing' of ListAnnotated has an annotation that is not a key: TypeError:"
     )
+
+
+def test_the_example_app_validates_without_a_false_alarm() -> None:
+    """docs/examples/app.py: session, tenant and workflow scopes, async factories, scope ids."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "docs" / "examples" / "app.py"
+    spec = importlib.util.spec_from_file_location("example_app_for_validate", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        report = module.build_container(module.Trace()).validate()
+    finally:
+        del sys.modules[spec.name]
+
+    assert report.ok
+    assert report.checked == 11
+    assert {p.key.__name__ for p in report.info} == {"MessageStore", "Transaction", "ExportFile"}

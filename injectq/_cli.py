@@ -52,6 +52,14 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--json", action="store_true", help="print the report as JSON instead of text"
     )
+    check.add_argument(
+        "--entry-point",
+        action="append",
+        default=[],
+        metavar="MODULE:ATTR",
+        help="a function called through @inject to check too (repeatable):"
+        " what it needs, and whether a sync one needs a key only aget can resolve",
+    )
     graph = commands.add_parser(
         "graph",
         help="print the dependency graph as Mermaid or Graphviz DOT",
@@ -68,8 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load(target: str) -> InjectQ:
-    """The container named by ``module:attr`` (calling ``attr`` when it is a function)."""
+def _find(target: str) -> Any:
+    """The object named by ``module:attr``."""
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise _TargetError(f"target {target!r} is not of the form module:attr")
@@ -86,6 +94,12 @@ def load(target: str) -> InjectQ:
             obj = getattr(obj, part)
         except AttributeError:
             raise _TargetError(f"{module_name!r} has no attribute {attr!r}") from None
+    return obj
+
+
+def load(target: str) -> InjectQ:
+    """The container named by ``module:attr`` (calling ``attr`` when it is a function)."""
+    obj = _find(target)
     if not isinstance(obj, InjectQ) and callable(obj):
         try:
             obj = obj()
@@ -102,16 +116,24 @@ def load(target: str) -> InjectQ:
     return obj
 
 
+def _entry_point(target: str) -> Any:
+    fn = _find(target)
+    if not callable(fn):
+        raise _TargetError(f"entry point {target} is of type {type(fn).__name__}, not a function")
+    return fn
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
     try:
         container = load(args.target)
+        entry_points = [_entry_point(name) for name in getattr(args, "entry_point", [])]
     except _TargetError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return USAGE
-    report = container.validate(strict=False)
+    report = container.validate(strict=False, entry_points=entry_points)
     if args.command == "check":
         if args.json:
             print(json.dumps(report.to_dict(), indent=2))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from injectq import InjectQ, Scope, SessionScopeManager, TenantScopeManager
+from injectq import Inject, InjectQ, Scope, SessionScopeManager, TenantScopeManager, inject
 
 #: every constructor of this module appends its class name here
 BUILT: list[str] = []
@@ -141,3 +141,13 @@ not_a_container = 42
 def needs_arguments(name: str) -> InjectQ:
     """A function that cannot be called without arguments."""
     return InjectQ()
+
+
+@inject
+def sync_handler(endpoint: Endpoint = Inject[Endpoint]) -> None:
+    """Sync, yet Endpoint needs an async factory: a sync-only problem."""
+
+
+@inject
+async def async_handler(endpoint: Endpoint = Inject[Endpoint]) -> None:
+    """Async: fine."""

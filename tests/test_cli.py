@@ -130,3 +130,29 @@ def test_an_unknown_format_is_a_usage_error() -> None:
 
     assert result.returncode == 2
     assert "invalid choice: 'png'" in result.stderr
+
+
+def test_check_with_entry_points_finds_a_sync_function_that_needs_aget() -> None:
+    result = run(
+        "check",
+        "diag_samples:app",
+        "--entry-point",
+        "diag_samples:sync_handler",
+        "--entry-point",
+        "diag_samples:async_handler",
+    )
+
+    assert result.returncode == 1
+    assert result.stdout.startswith(
+        "1 problem found in 7 bindings:\n  1. [sync-only] sync_handler is sync"
+    )
+
+
+def test_an_entry_point_that_is_not_a_function_is_a_clear_error() -> None:
+    result = run("check", "diag_samples:app", "--entry-point", "diag_samples:not_a_container")
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        "python -m injectq: error: entry point diag_samples:not_a_container is of type int,"
+        " not a function\n"
+    )

@@ -82,6 +82,7 @@ class ValidationReport:
         nodes: dict[Hashable, GraphNode],
         lifetimes: list[str],
         checked: int,
+        entry_points: int = 0,
     ) -> None:
         self.problems = problems
         """Every problem found, in the order of the bindings that reach them."""
@@ -92,7 +93,9 @@ class ValidationReport:
         self.lifetimes = lifetimes
         """The lifetimes, longest first: singleton, custom scopes (parents first), scoped, transient."""
         self.checked = checked
-        """How many bound keys (and entry points) were walked."""
+        """How many bound keys were walked."""
+        self.entry_points = entry_points
+        """How many entry points were walked."""
 
     @property
     def ok(self) -> bool:
@@ -119,12 +122,16 @@ class ValidationReport:
         return {
             "ok": self.ok,
             "checked": self.checked,
+            "entry_points": self.entry_points,
             "problems": [one(p) for p in self.problems],
             "info": [one(p) for p in self.info],
         }
 
     def __str__(self) -> str:
         checked = f"{self.checked} binding{'s' if self.checked != 1 else ''}"
+        if self.entry_points:
+            count = self.entry_points
+            checked += f" and {count} entry point{'s' if count != 1 else ''}"
         if self.ok:
             head = f"no problems found in {checked}"
         else:

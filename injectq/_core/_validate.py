@@ -325,6 +325,7 @@ def validate(
     walker = _Walker(container)
     with container._plan_lock:
         roots: list[_Info] = [walker.visit(key) for key in list(container._bindings)]
+        bound = len(roots)
         roots += [walker.entry_point(fn) for fn in entry_points]
         problems = _collect(roots)
         if not problems:
@@ -349,7 +350,7 @@ def validate(
         if root.bound and root.async_chain is not None
     ]
     report = ValidationReport(
-        problems, info, _graph(walker), _lifetime_order(container), len(roots)
+        problems, info, _graph(walker), _lifetime_order(container), bound, len(roots) - bound
     )
     if strict:
         report.raise_for_problems()

@@ -144,7 +144,7 @@ def test_check_with_entry_points_finds_a_sync_function_that_needs_aget() -> None
 
     assert result.returncode == 1
     assert result.stdout.startswith(
-        "1 problem found in 7 bindings:\n  1. [sync-only] sync_handler is sync"
+        "1 problem found in 5 bindings and 2 entry points:\n  1. [sync-only] sync_handler is sync"
     )
 
 

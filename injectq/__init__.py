@@ -11,6 +11,8 @@ lifetime decorators, ``_modules`` the modules, ``_errors`` the exceptions.
 ``injectq.scopes`` and ``injectq.testing`` are thin public topical modules.
 """
 
+from types import FunctionType as _FunctionType
+
 from ._core._container import InjectQ as InjectQ
 from ._core._errors import AlreadyRegisteredError as AlreadyRegisteredError
 from ._core._errors import BindingError as BindingError
@@ -39,6 +41,9 @@ from ._core._ready import SessionScopeManager as SessionScopeManager
 from ._core._ready import TenantScopeManager as TenantScopeManager
 from ._core._ready import WorkflowRecord as WorkflowRecord
 from ._core._ready import WorkflowScopeManager as WorkflowScopeManager
+from ._core._report import Problem as Problem
+from ._core._report import ValidationError as ValidationError
+from ._core._report import ValidationReport as ValidationReport
 from ._core._scope import ScopeHandle as ScopeHandle
 
 __all__ = [
@@ -53,6 +58,7 @@ __all__ = [
     "InjectQError",
     "InjectionError",
     "Module",
+    "Problem",
     "ProviderModule",
     "Scope",
     "ScopeError",
@@ -63,6 +69,8 @@ __all__ = [
     "SessionScopeManager",
     "SimpleModule",
     "TenantScopeManager",
+    "ValidationError",
+    "ValidationReport",
     "WorkflowRecord",
     "WorkflowScopeManager",
     "inject",
@@ -74,3 +82,14 @@ __all__ = [
 ]
 
 __version__ = "0.1.0.dev0"
+
+
+def _publish() -> None:
+    """Public names print under ``injectq`` (``injectq.ScopeError``), not ``injectq._core...``."""
+    for name in __all__:
+        obj = globals()[name]
+        if isinstance(obj, (type, _FunctionType)) and obj.__module__.startswith("injectq._core"):
+            obj.__module__ = __name__
+
+
+_publish()

@@ -12,7 +12,7 @@ its frame so concurrent asks wait for one build), then the same sync body.
 The generated source for ``Handler(Service(Repo(Session)))`` in the request
 scope looks like this (simplified)::
 
-    def build(start, created=None):
+    def build_Handler(start, created=None):
         frame = start if start.name == "scoped" else find(start)
         inst = frame.instances
         v0 = inst.get(k0, MISSING)
@@ -20,18 +20,23 @@ scope looks like this (simplified)::
             return v0
         with frame.lock:
             ...
-            v3 = inst.get(k3, MISSING)  # Session
-            if v3 is MISSING:
-                g3 = f3(b4(start))  # a generator factory, Engine from its builder
-                v3 = next(g3)  # (StopIteration here is an InjectionError)
-                adopt(frame, local, (GEN, g3, k3))
-                inst[k3] = v3
-            v2 = f2(v3)  # Repo: transient, inlined
+            session_3 = inst.get(k3, MISSING)
+            if session_3 is MISSING:
+                g4 = f5(b6(start))  # [2] Session  (a generator factory; Engine from its builder)
+                session_3 = next(g4)  # [2] Session  (StopIteration here is an InjectionError)
+                adopt(frame, local, (GEN, g4, k3))
+                inst[k3] = session_3
+            repo_7 = f8(session_3)  # [3] Repo  (transient, inlined)
             ...
 
 Under the lock the body is written twice: when the frame holds none of the
 keys it caches (a fresh scope, most often) a variant builds each of them
 without looking it up; otherwise the general one above runs.
+
+``_trace.compile_builder`` names the function after its key, wraps its body in
+``try`` / ``except Exception`` (so a user's exception gets the note ``while
+building Handler -> Service -> Repo``, from the ``# [n]`` marks of the lines
+it passed), and registers the source with ``linecache``.
 """
 
 from __future__ import annotations
@@ -41,9 +46,10 @@ from typing import TYPE_CHECKING, Any
 from ._errors import InjectQError
 from ._finalize import AGEN, GEN, OBJ, has_teardown, only_async_teardown
 from ._keys import SCOPED, SINGLETON, TRANSIENT
+from ._trace import compile_builder, marker, variable_name
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable
+    from collections.abc import Hashable
 
     from ._plan import Build, Node
     from ._scope import Frame
@@ -82,6 +88,8 @@ class _Emitter:
         # the top's frame is shared by many scopes' worth of callers (the singletons'
         # frame, a custom scope's): builds claim their keys there (see ``_flight``)
         self.flights = top.scope != SCOPED
+        # the chains of keys that marked lines build (see ``_trace``)
+        self.chains: list[tuple[Hashable, ...]] = []
 
     def name(self, prefix: str, value: Any) -> str:
         self.count += 1
@@ -89,9 +97,15 @@ class _Emitter:
         self.ns[name] = value
         return name
 
-    def var(self, prefix: str = "v") -> str:
+    def var(self, prefix: str = "v", node: Node | None = None) -> str:
         self.count += 1
+        if node is not None:
+            return variable_name(node.key, self.count)
         return f"{prefix}{self.count}"
+
+    def mark(self, chain: tuple[Hashable, ...], key: Hashable) -> str:
+        """The comment ending a line that builds ``key`` (for a user exception's note)."""
+        return marker(self.chains, chain, key)
 
     def emit(self, indent: int, line: str) -> None:
         self.lines.append("    " * indent + line)
@@ -126,14 +140,14 @@ class _Emitter:
                 self.hoist(dep, indent, inner)
             elif dep.own_async and dep.scope == self.frame_name != TRANSIENT:
                 # an async factory of this frame: built already (by aget), or a clear error
-                v = self.var()
+                v = self.var(node=dep)
                 self.emit(indent, f"{v} = inst.get({self.name('k', dep.key)}, MISSING)")
                 self.emit(indent, f"if {v} is MISSING:")
                 self.call_other(dep, v, indent + 1, inner)
                 self.known[id(dep)] = v
 
     def cached(self, node: Node, indent: int, path: tuple[Hashable, ...]) -> None:
-        v = self.var()
+        v = self.var(node=node)
         key = self.name("k", node.key)
         if self.fresh is not None:  # known absent: build it, no look-up
             self.fresh.add(node.key)
@@ -163,10 +177,10 @@ class _Emitter:
         if known is not None:
             return known
         if self.inlined(node):
-            v = self.var()
+            v = self.var(node=node)
             self.construct(node, v, self.name("k", node.key), indent, path, cached=False)
             return v
-        v = self.var()
+        v = self.var(node=node)
         if node.scope == SINGLETON and self.frame_name != SINGLETON:
             # a singleton seen from a scope: usually built already
             self.emit(indent, f"{v} = ready_get({self.name('k', node.key)}, MISSING)")
@@ -184,7 +198,7 @@ class _Emitter:
         else:
             call = f"{self.name('b', node.build)}(start)"
         self.emit(indent, "try:")
-        self.emit(indent + 1, f"{v} = {call}")
+        self.emit(indent + 1, f"{v} = {call}{self.mark(path, node.key)}")
         self.emit(indent, "except InjectQError as exc:")
         self.emit(indent + 1, f"add_frames(exc, {self.name('p', path)})")
         self.emit(indent + 1, "raise")
@@ -197,12 +211,12 @@ class _Emitter:
             known = block.get(id(node))
             if known is not None:
                 return known
-        v = self.var()
+        v = self.var(node=node)
         if node.own_async:
             self.async_build(node, v, indent, path)
         elif node.prereqs is not None:  # await its async factories, then build it as usual
             for prereq in node.prereqs:
-                self.async_value(prereq, indent, (*path, node.key))
+                self.async_value(prereq, indent, (*path, *_route(node, prereq)))
             self.call_other(node, v, indent, path)
         else:  # a transient async factory somewhere below: its own async builder
             self.call_other(node, v, indent, path, awaited=True)
@@ -314,6 +328,7 @@ class _Emitter:
         args, values = self.arguments(node, indent, path)
         call = f"{self.name('f', node.provider)}({args})"
         awaited = node.own_async
+        mark = self.mark((*path, node.key), node.key)
         if node.teardown == GENERATOR:
             gen = self.var("g")
             kind, first, stop, what = (
@@ -321,14 +336,14 @@ class _Emitter:
                 if awaited
                 else ("GEN", f"next({gen})", "StopIteration", "generator")
             )
-            self.emit(indent, f"{gen} = {call}")
+            self.emit(indent, f"{gen} = {call}{mark}")
             self.emit(indent, "try:")
-            self.emit(indent + 1, f"{v} = {first}")
+            self.emit(indent + 1, f"{v} = {first}{mark}")
             self.emit(indent, f"except {stop}:")
             self.emit(indent + 1, f"raise no_yield({key}, {what!r}) from None")
             self.record(f"({kind}, {gen}, {key})", indent, cached, plain=not awaited)
         else:
-            self.emit(indent, f"{v} = {'await ' if awaited else ''}{call}")
+            self.emit(indent, f"{v} = {'await ' if awaited else ''}{call}{mark}")
             if node.teardown == CLASS:
                 plain = not only_async_teardown(node.provider)
                 self.record(f"(OBJ, {v}, {key})", indent, cached, plain=plain)
@@ -357,6 +372,24 @@ class _Emitter:
             self.emit(indent, f"adopt(frame, local, {record})")
 
 
+def _route(node: Node, target: Node) -> tuple[Hashable, ...]:
+    """The keys from ``node`` down to ``target``'s dependant (for the chain in a note)."""
+    seen: set[int] = set()
+
+    def find(current: Node) -> tuple[Hashable, ...] | None:
+        for dep in current.deps:
+            if dep is target:
+                return (current.key,)
+            if id(dep) not in seen:
+                seen.add(id(dep))
+                below = find(dep)
+                if below is not None:
+                    return (current.key, *below)
+        return None
+
+    return find(node) or (node.key,)
+
+
 class _MissingConst:
     __slots__ = ()
 
@@ -382,15 +415,15 @@ def generate_async(
     emitter.frame_name = TRANSIENT  # sync parts go through their own (locking) builders
     emitter.emit(1, "local = created")
     if node.own_async or node.prereqs is None:
-        v = emitter.var()
+        v = emitter.var(node=node)
         emitter.async_build(node, v, 1, ())
         emitter.emit(1, f"return {v}")
     else:
         for prereq in node.prereqs:
-            emitter.async_value(prereq, 1, (node.key,))
+            emitter.async_value(prereq, 1, _route(node, prereq))
         _sync_body(emitter, node)  # then exactly what the sync builder does
     lines = ["async def build(start, created=None):", *emitter.lines]
-    return _compile(lines, emitter.ns, node)
+    return compile_builder(lines, emitter.ns, node.key, emitter.chains, is_async=True)
 
 
 def _namespace(emitter: _Emitter, root: Frame, ready: dict[Hashable, Any]) -> None:
@@ -418,7 +451,8 @@ def generate(
     emitter = _Emitter(node, helpers)
     _namespace(emitter, root, ready)
     _sync_body(emitter, node)
-    return _compile(["def build(start, created=None):", *emitter.lines], emitter.ns, node)
+    lines = ["def build(start, created=None):", *emitter.lines]
+    return compile_builder(lines, emitter.ns, node.key, emitter.chains, is_async=False)
 
 
 def _sync_body(emitter: _Emitter, node: Node) -> None:
@@ -432,7 +466,7 @@ def _sync_body(emitter: _Emitter, node: Node) -> None:
         # a transient top: records go to the caller's list; nothing is cached here
         emitter.emit(1, "local = created")
         emitter.emit(1, "frame = pending = inst = None")
-        v = emitter.var()
+        v = emitter.var(node=node)
         emitter.hoist(node, 1, ())
         emitter.construct(node, v, key, 1, (), cached=False)
         emitter.emit(1, f"return {v}")
@@ -565,12 +599,3 @@ def _cached_top(emitter: _Emitter, node: Node, key: str) -> None:
     emitter.emit(2, "except BaseException as exc:")
     emitter.emit(3, f"failed(local, exc, {key})")
     emitter.emit(3, "raise")
-
-
-def _compile(lines: list[str], ns: dict[str, Any], node: Node) -> Build:
-    source = "\n".join(lines) + "\n"
-    code = compile(source, f"<injectq builder of {node.key!r}>", "exec")
-    exec(code, ns)
-    build: Callable[..., Any] = ns["build"]
-    build.__injectq_source__ = source  # type: ignore[attr-defined]  # for debugging
-    return build

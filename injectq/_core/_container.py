@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import anyio
 
+from ._advice import abstract_error, captive_error
 from ._codegen import MISSING_CONST
 from ._errors import (
     BaseExceptionGroup,
@@ -40,12 +41,14 @@ from ._plan import Node, compile_binding, constant, missing_prereqs, scope_id_no
 from ._registry import ScopeRegistry
 from ._scope import Ended, Frame, ScopeHandle, entries
 from ._spec import CallKind, Param, call_kind, read_params
+from ._validate import validate
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from ._managers import ScopeManager
     from ._modules import Module
+    from ._report import ValidationReport
 
 __all__ = ["Binding", "InjectQ"]
 
@@ -268,13 +271,7 @@ class InjectQ:
             return key
         if isinstance(impl, type):
             if inspect.isabstract(impl):
-                missing = ", ".join(sorted(getattr(impl, "__abstractmethods__", ())))
-                raise BindingError(
-                    f"{describe_key(impl)} is abstract (missing: {missing}) and cannot be built"
-                    f" for {describe_key(key)}",
-                    key=key,
-                    fix=f"bind a concrete implementation: container.bind({describe_key(key)}, Impl)",
-                )
+                raise abstract_error(key, impl)
             self._set(Binding(key, name, provider=impl, kind=CallKind.SYNC))
         else:
             self._set(Binding(key, SINGLETON, instance=impl))
@@ -464,30 +461,23 @@ class InjectQ:
             return
         for needed, chain in requires.items():
             if not self._scopes.outlives(needed, node.scope):
-                needed_key = chain[-1]
-                raise ScopeError(
-                    f"{describe_key(node.key)} ({node.scope!r}) depends on"
-                    f" {describe_key(needed_key)} ({needed!r}), which does not live as long",
-                    key=node.key,
-                    chain=[*path, *chain],
-                    fix=f"give {describe_key(node.key)} a shorter lifetime, or"
-                    f" {describe_key(needed_key)} a longer one"
-                    + (
-                        f", or declare that {node.scope!r} nests inside {needed!r}:"
-                        f" register_scope_manager({node.scope!r}, ..., parent={needed!r})"
-                        if needed in self._scopes.custom
-                        and node.scope in self._scopes.custom
-                        and not self._scopes.outlives(node.scope, needed)
-                        else ""
-                    ),
-                )
+                raise captive_error(self._scopes, node.key, node.scope, needed, chain, path)
         if node.scope != SINGLETON:
             node.requires = {node.scope: (node.key,)}
 
-    def validate(self) -> None:
-        """Plan every binding without building anything; raise the first problem found."""
-        for key in list(self._bindings):
-            self._plan(key)
+    def validate(
+        self, *, strict: bool = True, entry_points: Iterable[Callable[..., Any]] = ()
+    ) -> ValidationReport:
+        """Check every binding's graph without building anything; report every problem.
+
+        Finds missing dependencies, cycles, captive dependencies (across every
+        lifetime, custom scopes and their ``parent=`` order included) and, for the
+        ``entry_points`` given (functions called through ``@inject``), sync ones that
+        need a key only ``aget`` can resolve; notes which bound keys need ``aget``.
+        With ``strict`` (the default) any problem raises one ``ValidationError``
+        that lists them all; with ``strict=False`` the report is returned instead.
+        """
+        return validate(self, strict=strict, entry_points=entry_points)
 
     def get_dependency_graph(self) -> dict[Hashable, list[Hashable]]:
         """Each bound key with the keys it depends on directly."""

@@ -100,6 +100,15 @@ class CircularDependencyError(InjectQError):
             fix="break the cycle: inject a factory or move the shared part into its own service",
         )
 
+    @property  # type: ignore[override]
+    def message(self) -> str:
+        """``circular dependency: A -> B -> A``, the cycle as it is known now."""
+        return "circular dependency: " + " -> ".join(describe_key(k) for k in self.cycle)
+
+    @message.setter
+    def message(self, value: str) -> None:  # set by InjectQError.__init__; the cycle decides
+        return
+
     @property
     def cycle(self) -> list[Hashable]:
         """The keys of the cycle, its first key repeated last."""
@@ -109,7 +118,7 @@ class CircularDependencyError(InjectQError):
 
     def __str__(self) -> str:
         cycle = self.cycle
-        lines = ["circular dependency: " + " -> ".join(describe_key(k) for k in cycle)]
+        lines = [self.message]
         if len(self.chain) > len(cycle):
             lines.append("chain: " + " -> ".join(describe_key(k) for k in self.chain))
         lines.append(f"fix: {self.fix}")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
+from ._advice import add_note
 from ._errors import BindingError, FinalizationError, ScopeError, describe_key
 
 if TYPE_CHECKING:
@@ -130,6 +131,7 @@ def finalize(
             if inspect.isawaitable(result):
                 yield result
         except Exception as exc:
+            add_note(exc, f"while finalizing {describe_key(key)}")
             errors.append(exc)
     return errors
 

@@ -84,6 +84,11 @@ if TYPE_CHECKING:
     # To a type checker ``Inject[T]`` is simply a value of any type, so
     # ``svc: Service = Inject[Service]`` checks cleanly.
     Inject: Any
+    """``param: T = Inject[T]`` marks a parameter for ``@inject`` to fill with ``T``.
+
+    To a type checker ``Inject[T]`` is a value of any type, so the parameter
+    has a default and callers may leave it out.
+    """
 else:
 
     class Inject:

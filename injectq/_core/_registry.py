@@ -12,6 +12,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from ._advice import closest
 from ._errors import BindingError, ScopeError
 from ._finalize import Record, Steps, finalize, record_needs_await
 from ._keys import RESERVED_SCOPES, SCOPED, SINGLETON, Scope, scope_name
@@ -61,9 +62,15 @@ class ScopeRegistry:
         name = scope_name(scope)
         if name not in RESERVED_SCOPES and name not in self.parents:
             known = sorted(RESERVED_SCOPES | self.parents.keys())
+            match = closest(name, known)
+            register = f"container.register_scope_manager({name!r}, manager)"
             raise ScopeError(
-                f"unknown scope {name!r}; registered scopes: {', '.join(map(repr, known))}",
-                fix=f"register it first: container.register_scope_manager({name!r}, manager)",
+                f"unknown scope {name!r}"
+                + (f" (did you mean {match!r}?)" if match else "")
+                + f"; registered scopes: {', '.join(map(repr, known))}",
+                fix=f"use {match!r}, or register a new scope first: {register}"
+                if match
+                else f"register it first: {register}",
             )
         return name
 

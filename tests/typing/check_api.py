@@ -113,3 +113,15 @@ async def use_scopes() -> None:
 def use_testing() -> None:
     with test_container() as fresh:
         assert_type(fresh, InjectQ)
+
+
+def use_diagnostics() -> None:
+    from injectq import Problem, ValidationReport, diagnostics
+
+    report = container.validate(strict=False)
+    assert_type(report, ValidationReport)
+    assert_type(report.ok, bool)
+    assert_type(report.problems, list[Problem])
+    assert_type(diagnostics.mermaid(report), str)
+    assert_type(diagnostics.dot(container), str)
+    assert_type(diagnostics.source(container, Engine), str)

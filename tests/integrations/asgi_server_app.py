@@ -70,7 +70,9 @@ app = FastAPI()
 
 
 @app.get("/item")
-async def item(service: InjectAPI[Tracked], again: InjectAPI[Tracked], _: InjectAPI[Pool]) -> dict[str, object]:
+async def item(
+    service: InjectAPI[Tracked], again: InjectAPI[Tracked], _: InjectAPI[Pool]
+) -> dict[str, object]:
     global arrived, all_in
     if all_in is None:
         all_in = anyio.Event()

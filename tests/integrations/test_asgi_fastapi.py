@@ -1,6 +1,5 @@
 """FastAPI: one request scope per request, injected endpoint parameters, teardown timing."""
 
-
 import threading
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -253,7 +252,8 @@ def test_lifespan_shutdown_closes_the_container_after_the_apps_own_code_and_twic
     for round_ in range(2):
         with TestClient(app, backend=anyio_backend) as client:
             assert client.get("/").json() == round_ + 1
-    assert len(configs) == 2 and configs[0] is not configs[1]
+    assert len(configs) == 2
+    assert configs[0] is not configs[1]
     assert [cfg.closed for cfg in configs] == [1, 1]
     assert [e for e in log.events if "config" in e or "shutdown" in e] == [
         "app shutdown code",

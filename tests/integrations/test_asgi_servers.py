@@ -185,9 +185,7 @@ async def test_a_client_leaving_mid_response_ends_the_scope_once(server: Server)
         async def one(request_id: str) -> None:
             # A raw connection of its own, closed once the first chunk has arrived.
             host, port = server.url.removeprefix("http://").split(":")
-            request = (
-                f"GET /stream HTTP/1.1\r\nhost: {host}\r\nx-request-id: {request_id}\r\n\r\n"
-            )
+            request = f"GET /stream HTTP/1.1\r\nhost: {host}\r\nx-request-id: {request_id}\r\n\r\n"
             async with await anyio.connect_tcp(host, int(port)) as stream:
                 await stream.send(request.encode())
                 received = b""
@@ -206,9 +204,7 @@ def test_server_shutdown_closes_the_container_once(anyio_backend: str, tmp_path:
     shutdown_file = tmp_path / "shutdown.txt"
     running = start_server(anyio_backend, shutdown_file)
     try:
-        response = httpx.get(
-            f"{running.url}/pool", headers={"x-request-id": "only"}, timeout=20
-        )
+        response = httpx.get(f"{running.url}/pool", headers={"x-request-id": "only"}, timeout=20)
         assert response.json() == "Pool"
     finally:
         output = running.stop()

@@ -117,7 +117,6 @@ class WebSocketClient:
         async with self.app_inbox, self.app_outbox:
             await self.app(self.scope, self.app_inbox.receive, self.app_outbox.send)
 
-
     async def connect(self) -> None:
         await self.to_app.send({"type": "websocket.connect"})
         assert (await self.from_app.receive())["type"] == "websocket.accept"
@@ -220,9 +219,16 @@ async def test_lifespan_shutdown_finalizes_the_singletons_after_the_apps_own_cod
         await send({"type": "lifespan.shutdown.complete"})
 
     app = InjectQMiddleware(inner, container)
-    assert await lifespan_events(app) == ["lifespan.startup.complete", "lifespan.shutdown.complete "]
-    assert await lifespan_events(app) == ["lifespan.startup.complete", "lifespan.shutdown.complete "]
-    assert [c.closed for c in configs] == [1, 1] and configs[0] is not configs[1]
+    assert await lifespan_events(app) == [
+        "lifespan.startup.complete",
+        "lifespan.shutdown.complete ",
+    ]
+    assert await lifespan_events(app) == [
+        "lifespan.startup.complete",
+        "lifespan.shutdown.complete ",
+    ]
+    assert [c.closed for c in configs] == [1, 1]
+    assert configs[0] is not configs[1]
     assert log.events == ["app shutdown code", "config closed"] * 2
 
 

@@ -209,7 +209,7 @@ def _hook_route(route: APIRoute, container: InjectQ) -> None:
         _prepare(target.dependant, container, target.dependency_overrides_provider)
         return original()
 
-    route.get_route_handler = get_route_handler  # type: ignore[method-assign]
+    vars(route)["get_route_handler"] = get_route_handler  # the instance's, ahead of the class's
     route.__injectq_container__ = container  # type: ignore[attr-defined]
     if _prepare(route.dependant, container, route.dependency_overrides_provider):
         route.app = request_response(original())
@@ -246,9 +246,10 @@ def setup_fastapi(container: InjectQ, app: Any, *, close_container: bool = True)
     solver.  The container is closed at lifespan shutdown, after the
     application's own shutdown code, unless ``close_container=False``.
     """
-    if not isinstance(container, InjectQ):
+    if isinstance(app, InjectQ) or not hasattr(app, "router"):
         raise InjectQError(
-            f"setup_fastapi() takes the container first, got {type(container).__name__}",
+            f"setup_fastapi() takes the container, then the FastAPI app; got"
+            f" {type(container).__name__} and {type(app).__name__}",
             fix="call setup_fastapi(container, app)",
         )
     bind_connection(container)

@@ -30,6 +30,8 @@ from .._core._keys import Scope  # noqa: E402
 from .asgi import InjectQMiddleware, current_connection, request_scope  # noqa: E402
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable
+
     from .._core._container import InjectQ
 
 __all__ = ["InjectQMiddleware", "bind_connection", "request_scope", "setup_starlette"]
@@ -62,7 +64,7 @@ def _websocket() -> WebSocket:
     return WebSocket(scope, receive, send)
 
 
-_CONNECTION_TYPES: tuple[tuple[type[Any], Any], ...] = (
+_CONNECTION_TYPES: tuple[tuple[Hashable, Callable[[], object]], ...] = (
     (HTTPConnection, _http_connection),
     (Request, _request),
     (WebSocket, _websocket),

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+import anyio
 import httpx2 as httpx
 
 from injectq import InjectQ, Scope
@@ -66,7 +68,15 @@ def make_container(log: Log) -> InjectQ:
     return container
 
 
-def client_for(app: object, *, raise_app_exceptions: bool = True) -> httpx.AsyncClient:
-    """An httpx client calling ``app`` in-process (no lifespan, no network)."""
+@asynccontextmanager
+async def client_for(
+    app: object, *, raise_app_exceptions: bool = True, seconds: float = 10
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client calling ``app`` in-process (no lifespan, no network).
+
+    Everything done with it must finish within ``seconds``.
+    """
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)  # type: ignore[arg-type]
-    return httpx.AsyncClient(transport=transport, base_url="http://test")
+    with anyio.fail_after(seconds):
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client

@@ -312,3 +312,27 @@ async def test_a_scoped_binding_of_the_user_for_request_is_kept() -> None:
     setup_fastapi(container, app)
     async with client_for(app) as client:
         assert (await client.get("/")).json() == "mine"
+
+
+async def test_a_generator_endpoint_streams_items_while_its_scoped_service_lives() -> None:
+    """FastAPI streams what a generator endpoint yields; the scope ends after the last item."""
+    log = Log()
+    container = make_container(log)
+    app = FastAPI()
+
+    @app.get("/items")
+    async def items(svc: InjectAPI[Service]) -> AsyncIterator[int]:
+        for _ in range(3):
+            log.events.append(f"item of {svc.use()}")
+            yield svc.use()
+
+    @app.get("/plain")
+    async def plain() -> str:  # no injected parameter: FastAPI's route as it was
+        return "plain"
+
+    setup_fastapi(container, app)
+    async with client_for(app) as client:
+        response = await client.get("/items")
+        assert (await client.get("/plain")).json() == "plain"
+    assert [int(line) for line in response.text.split()] == [1, 1, 1]
+    assert log.events == ["built 1", "item of 1", "item of 1", "item of 1", "closed 1"]

@@ -196,10 +196,12 @@ async def lifespan_events(app: Any, *, fail_startup: bool = False) -> list[str]:
             group.start_soon(app, {"type": "lifespan", "state": {}}, inbox.receive, outbox.send)
             await to_app.send({"type": "lifespan.startup"})
             message = await from_app.receive()
-            seen.append(message["type"])
             if message["type"] == "lifespan.startup.complete":
+                seen.append(message["type"])
                 await to_app.send({"type": "lifespan.shutdown"})
                 message = await from_app.receive()
+                seen.append(message["type"] + " " + message.get("message", ""))
+            else:
                 seen.append(message["type"] + " " + message.get("message", ""))
     return seen
 
@@ -291,3 +293,46 @@ def test_an_integration_without_its_framework_names_the_extra_to_install(
     with pytest.raises(MissingExtraError, match=rf'pip install "injectq\[{extra}\]"') as caught:
         importlib.import_module(module)
     assert isinstance(caught.value, ImportError)
+
+
+async def test_asking_for_a_request_during_a_websocket_is_a_clear_error() -> None:
+    container = InjectQ()
+    answers: list[str] = []
+
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        with pytest.raises(InjectQError, match="ask for WebSocket") as caught:
+            await request_scope(websocket).aget(Request)
+        answers.append(str(caught.value))
+        await websocket.close()
+
+    app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
+    setup_starlette(container, app)
+    client = WebSocketClient(app, "/ws")
+    with anyio.fail_after(10), client.to_app, client.from_app:
+        async with anyio.create_task_group() as group:
+            group.start_soon(client.run)
+            await client.connect()
+            assert (await client.from_app.receive())["type"] == "websocket.close"
+    assert answers[0].startswith("Request was asked for while handling a websocket connection")
+
+
+async def test_a_failed_startup_is_reported_with_the_close_failure_added() -> None:
+    container = InjectQ()
+
+    def broken() -> Any:
+        yield object()
+        raise RuntimeError("pool did not close")
+
+    container.bind_factory("pool", broken, scope=Scope.SINGLETON)
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await container.aget("pool")
+        await send({"type": "lifespan.startup.failed", "message": "no database"})
+
+    events = await lifespan_events(InjectQMiddleware(inner, container))
+    assert len(events) == 1
+    assert events[0].startswith(
+        "lifespan.startup.failed no database\n(closing the injectq container failed as well:"
+    )

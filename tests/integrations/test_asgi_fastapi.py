@@ -336,3 +336,21 @@ async def test_a_generator_endpoint_streams_items_while_its_scoped_service_lives
         assert (await client.get("/plain")).json() == "plain"
     assert [int(line) for line in response.text.split()] == [1, 1, 1]
     assert log.events == ["built 1", "item of 1", "item of 1", "item of 1", "closed 1"]
+
+
+async def test_named_and_string_keys_are_injected_too() -> None:
+    container = InjectQ()
+    container.bind_instance(Annotated[Config, "primary"], primary := Config())
+    container.bind_instance("db_url", "sqlite://")
+    app = FastAPI()
+
+    @app.get("/")
+    async def endpoint(
+        config: InjectAPI[Annotated[Config, "primary"]],
+        url: Annotated[str, InjectFastAPI("db_url")],
+    ) -> list[object]:
+        return [config is primary, url]
+
+    setup_fastapi(container, app)
+    async with client_for(app) as client:
+        assert (await client.get("/")).json() == [True, "sqlite://"]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import httpx2 as httpx
@@ -80,3 +81,31 @@ async def client_for(
     with anyio.fail_after(seconds):
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
+
+
+class WebSocketClient:
+    """Drives one WebSocket connection of an ASGI app through memory streams."""
+
+    def __init__(self, app: Any, path: str) -> None:
+        self.app = app
+        self.scope = {"type": "websocket", "path": path, "headers": [], "query_string": b""}
+        self.to_app, self.app_inbox = anyio.create_memory_object_stream[dict[str, Any]](10)
+        self.app_outbox, self.from_app = anyio.create_memory_object_stream[
+            MutableMapping[str, Any]
+        ](10)
+
+    async def run(self) -> None:
+        async with self.app_inbox, self.app_outbox:
+            await self.app(self.scope, self.app_inbox.receive, self.app_outbox.send)
+
+    async def connect(self) -> None:
+        await self.to_app.send({"type": "websocket.connect"})
+        assert (await self.from_app.receive())["type"] == "websocket.accept"
+
+    async def ask(self, text: str) -> str:
+        await self.to_app.send({"type": "websocket.receive", "text": text})
+        message = await self.from_app.receive()
+        return str(message["text"])
+
+    async def disconnect(self) -> None:
+        await self.to_app.send({"type": "websocket.disconnect", "code": 1000})

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from asgi_helpers import Config, Log, Service, client_for, make_container
+from asgi_helpers import Config, Log, Service, WebSocketClient, client_for, make_container
 from fastapi import BackgroundTasks, Depends, FastAPI, Request, WebSocket
 from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
@@ -354,3 +354,33 @@ async def test_named_and_string_keys_are_injected_too() -> None:
     setup_fastapi(container, app)
     async with client_for(app) as client:
         assert (await client.get("/")).json() == [True, "sqlite://"]
+
+
+async def test_two_concurrent_fastapi_websockets_have_a_scope_each_until_their_disconnect() -> None:
+    log = Log()
+    container = make_container(log)
+    app = FastAPI()
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket, svc: InjectAPI[Service]) -> None:
+        await websocket.accept()
+        async for text in websocket.iter_text():
+            again = await container.aget(Service)
+            await websocket.send_text(f"{text} {svc.use()} {again.use()}")
+
+    setup_fastapi(container, app)
+    first, second = WebSocketClient(app, "/ws"), WebSocketClient(app, "/ws")
+    with anyio.fail_after(10), first.to_app, first.from_app, second.to_app, second.from_app:
+        async with anyio.create_task_group() as group:
+            group.start_soon(first.run)
+            await first.connect()
+            group.start_soon(second.run)
+            await second.connect()
+            assert await first.ask("a") == "a 1 1"
+            assert await second.ask("b") == "b 2 2"
+            await first.disconnect()
+            await anyio.wait_all_tasks_blocked()
+            assert log.closed == [1]
+            assert await second.ask("c") == "c 2 2"
+            await second.disconnect()
+    assert log.closed == [1, 2]

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("starlette")
 
-from asgi_helpers import Config, Log, Service, client_for, make_container
+from asgi_helpers import Config, Log, Service, WebSocketClient, client_for, make_container
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import HTTPConnection, Request
@@ -100,34 +100,6 @@ async def test_a_streaming_body_and_its_background_task_run_before_the_teardown(
         "background with 1",
         "closed 1",
     ]
-
-
-class WebSocketClient:
-    """Drives one WebSocket connection of an ASGI app through memory streams."""
-
-    def __init__(self, app: Any, path: str) -> None:
-        self.app = app
-        self.scope = {"type": "websocket", "path": path, "headers": [], "query_string": b""}
-        self.to_app, self.app_inbox = anyio.create_memory_object_stream[dict[str, Any]](10)
-        self.app_outbox, self.from_app = anyio.create_memory_object_stream[
-            MutableMapping[str, Any]
-        ](10)
-
-    async def run(self) -> None:
-        async with self.app_inbox, self.app_outbox:
-            await self.app(self.scope, self.app_inbox.receive, self.app_outbox.send)
-
-    async def connect(self) -> None:
-        await self.to_app.send({"type": "websocket.connect"})
-        assert (await self.from_app.receive())["type"] == "websocket.accept"
-
-    async def ask(self, text: str) -> str:
-        await self.to_app.send({"type": "websocket.receive", "text": text})
-        message = await self.from_app.receive()
-        return str(message["text"])
-
-    async def disconnect(self) -> None:
-        await self.to_app.send({"type": "websocket.disconnect", "code": 1000})
 
 
 async def test_two_concurrent_websockets_each_have_one_scope_left_at_their_disconnect() -> None:

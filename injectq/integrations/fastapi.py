@@ -9,7 +9,7 @@ the key from the connection's scope, so it works anywhere FastAPI solves
 dependencies (inside a user's own ``Depends`` function too).  For the
 endpoint's own parameters, ``setup_fastapi`` takes the markers out of the
 route's dependency tree once per route and wraps the endpoint instead: the
-wrapper resolves them with ``await container.aget(key)`` and calls the
+wrapper resolves them as ``await container.aget(key)`` would and calls the
 endpoint (a sync endpoint in FastAPI's thread pool, as FastAPI would), so
 FastAPI's dependency solver never runs for them.  Routes the walk does not
 reach (added after the application started, or generator endpoints) keep
@@ -38,7 +38,7 @@ from .._core._errors import InjectQError, describe_key  # noqa: E402
 from .asgi import SCOPE_KEY, InjectQMiddleware  # noqa: E402
 from .starlette import bind_connection  # noqa: E402
 
-__all__ = ["InjectAPI", "InjectFastAPI", "InjectQMiddleware", "setup_fastapi"]
+__all__ = ["InjectAPI", "InjectFastAPI", "InjectQMiddleware", "dependency_of", "setup_fastapi"]
 
 T = TypeVar("T")
 

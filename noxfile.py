@@ -42,6 +42,10 @@ CONSTRAINTS = "requirements/constraints.txt"
 PY310_CANDIDATES = ("/root/.pyenv/versions/3.10.13/bin/python",)
 PY310 = next((p for p in PY310_CANDIDATES if Path(p).is_file()), None)
 
+# The frameworks and servers of tests/integrations/ (FastAPI 0.163 needs Python 3.11+:
+# on 3.10 those tests skip themselves).
+INTEGRATIONS = ("-r", "requirements/integrations.txt")
+
 LINT_PATHS = ("injectq", "tests", "tests_pytest_asyncio", "docs", "benchmarks", "noxfile.py")
 
 
@@ -52,7 +56,7 @@ def _install(session: nox.Session, *args: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """tests/ and docs/ (Sybil runs the docs code blocks) with branch coverage."""
-    _install(session, "-e", ".[trio]", "-r", "requirements/tests.txt")
+    _install(session, "-e", ".[trio]", "-r", "requirements/tests.txt", *INTEGRATIONS)
     session.run("coverage", "erase")
     # No special case for pytest's exit code 5: a run that collects no test fails.
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
@@ -100,7 +104,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typing(session: nox.Session) -> None:
     """mypy --strict and pyright strict over injectq/ and tests/typing/."""
-    _install(session, "-e", ".[trio]", "-r", "requirements/typing.txt")
+    _install(session, "-e", ".[trio]", "-r", "requirements/typing.txt", *INTEGRATIONS)
     session.run("mypy", *session.posargs)
     session.run(
         "pyright",

@@ -1,10 +1,12 @@
-"""The ``asgi`` operation: one HTTP request through a Starlette app, in-process.
+"""The ``asgi`` operation: one HTTP request through a FastAPI app, in-process.
 
-The app is called directly with a minimal HTTP scope, a ``receive`` that hands
-over an empty body and a ``send`` that drops the response, so no server and no
-network are involved.  Every variant's endpoint gets a ``RequestHandler`` and
-answers through :func:`respond`, which also leaves the handler in the ASGI scope
-for the lifetime checks.
+Every contender serves the same FastAPI app shape: ``GET /`` whose endpoint
+receives the ``Request`` and a ``RequestHandler`` and answers through
+:func:`respond`, which also leaves the handler in the ASGI scope for the
+lifetime checks.  The app's lifespan startup runs once before anything is
+checked or timed (:func:`started`); then each request calls the app directly
+with a minimal HTTP scope, a ``receive`` that hands over an empty body and a
+``send`` that drops the response: no server, no network.
 """
 
 from __future__ import annotations
@@ -14,10 +16,17 @@ from typing import Any
 
 import anyio
 
-from .contender import ASGIApp, ASGIMessage
+from .contender import ASGIApp, ASGIMessage, Backend, Unsupported
 from .workload import RequestHandler
 
-__all__ = ["TaskGroupMiddleware", "make_app", "request_through", "respond"]
+__all__ = [
+    "TaskGroupMiddleware",
+    "annotate",
+    "make_app",
+    "request_through",
+    "respond",
+    "started",
+]
 
 HANDLER_KEY = "bench.handler"
 
@@ -53,23 +62,28 @@ def respond(request: Any, handler: RequestHandler) -> Any:
     return PlainTextResponse("ok")
 
 
-def make_app(
-    endpoint: Callable[[Any], Awaitable[Any]], middleware: Any = None, **options: Any
-) -> ASGIApp:
-    """A Starlette app serving ``endpoint`` at ``GET /``, optionally behind a pure ASGI middleware.
+def annotate(endpoint: Callable[..., Any], **hints: Any) -> Callable[..., Any]:
+    """Give ``endpoint`` real (not string) annotations, which FastAPI and the peers read.
 
-    ``options`` go to the middleware's constructor.
+    The endpoints are written inside methods of modules that use postponed
+    annotations, and their names (``Injected``, ``FromDishka``) are imported lazily.
     """
-    try:
-        from starlette.applications import Starlette
-        from starlette.middleware import Middleware
-        from starlette.routing import Route
-    except ImportError as exc:  # pragma: no cover - starlette is in requirements/bench.txt
-        from .contender import Unsupported
+    from starlette.requests import Request
 
-        raise Unsupported(f"starlette is not installed ({exc})") from exc
-    stack = [Middleware(middleware, **options)] if middleware is not None else []
-    app: ASGIApp = Starlette(routes=[Route("/", endpoint)], middleware=stack)
+    endpoint.__annotations__ = {"request": Request, **hints}
+    return endpoint
+
+
+def make_app(endpoint: Callable[..., Awaitable[Any]], middleware: Any = None) -> Any:
+    """A FastAPI app serving ``endpoint`` at ``GET /``, optionally behind a pure ASGI middleware."""
+    try:
+        from fastapi import FastAPI
+    except ImportError as exc:  # pragma: no cover - fastapi is in requirements/bench.txt
+        raise Unsupported(f"fastapi is not installed ({exc})") from exc
+    app = FastAPI()
+    app.add_api_route("/", endpoint, methods=["GET"])
+    if middleware is not None:
+        app.add_middleware(middleware)
     return app
 
 
@@ -90,6 +104,43 @@ class TaskGroupMiddleware:
             return
         async with anyio.create_task_group():
             await self.app(scope, receive, send)
+
+
+def started(app: ASGIApp, backend: Backend) -> ASGIApp:
+    """``app`` after its lifespan startup, run once on ``backend``.
+
+    The lifespan task is then cancelled where it waits for the shutdown
+    message: the shutdown code does not run, so what the startup prepared
+    (containers, wrapped routes) stays in place for the timed requests.
+    """
+
+    async def startup() -> None:
+        to_app_send, to_app_receive = anyio.create_memory_object_stream[ASGIMessage](1)
+        from_app_send, from_app_receive = anyio.create_memory_object_stream[ASGIMessage](1)
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as group:
+
+                async def run_lifespan() -> None:
+                    try:
+                        await app(
+                            {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
+                            to_app_receive.receive,
+                            from_app_send.send,
+                        )
+                    except anyio.get_cancelled_exc_class():
+                        raise
+                    except Exception:  # pragma: no cover - reported through the messages
+                        pass
+
+                group.start_soon(run_lifespan)
+                await to_app_send.send({"type": "lifespan.startup"})
+                message = await from_app_receive.receive()
+                if message["type"] != "lifespan.startup.complete":
+                    raise RuntimeError(f"lifespan startup failed: {message.get('message')}")
+                group.cancel_scope.cancel()
+
+    anyio.run(startup, backend=backend)
+    return app
 
 
 def request_through(

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import anyio
 
-from .asgi import TaskGroupMiddleware, make_app, respond
+from .asgi import TaskGroupMiddleware, annotate, make_app, respond
 from .contender import ASGIApp, Backend, Contender, Role, SingletonCall
 from .floor import floor_request
 from .workload import (
@@ -103,7 +103,7 @@ class Plain(Contender):
             finally:
                 await session.disconnect()
 
-        return make_app(endpoint)
+        return make_app(annotate(endpoint))
 
 
 class Floor(Plain):
@@ -180,4 +180,4 @@ class SameShape(Plain):
                 with anyio.CancelScope(shield=True):
                     await session.disconnect()
 
-        return make_app(endpoint, TaskGroupMiddleware)
+        return make_app(annotate(endpoint), TaskGroupMiddleware)

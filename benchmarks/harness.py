@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import anyio
 
-from .asgi import request_through
+from .asgi import request_through, started
 from .checks import check_async_request, check_race, check_singleton, check_sync_request
 from .contender import Backend, Contender, NotCompared, Unsupported
 from .workload import RequestHandler
@@ -161,7 +161,7 @@ def _prepare(cell: Cell) -> None:
         if op.id == "async_request":
             async_request = contender.async_request(op.backend)
         else:
-            async_request = request_through(contender.asgi(op.backend))
+            async_request = request_through(started(contender.asgi(op.backend), op.backend))
         cell.async_timer = _async_call_timer(async_request)
         cell.async_check = lambda: check_async_request(async_request)
 

@@ -25,6 +25,7 @@ DISTRIBUTIONS = (
     "anyio",
     "trio",
     "starlette",
+    "fastapi",
     "dishka",
     "wireup",
     "that-depends",
@@ -61,7 +62,7 @@ def render_table(cells: Sequence[Cell]) -> str:
         head = f"{op.label:<34}{'ns/op':>10}{'x plain':>10}"
         lines.append(head + (f"{'x same-shape':>14}" if _has_shape(op) else ""))
         for cell in row:
-            name = cell.contender.name + (" (provisional)" if _provisional(cell) else "")
+            name = cell.contender.name
             if not cell.timed or not cell.samples:
                 lines.append(f"  {name:<32}{cell.reason or cell.status}")
                 continue
@@ -92,10 +93,6 @@ def render_table(cells: Sequence[Cell]) -> str:
             lines.extend(f"  {name} on {backend}: {problem}" for problem in problems)
         lines.append("")
     return "\n".join(lines)
-
-
-def _provisional(cell: Cell) -> bool:
-    return cell.operation.id == "asgi" and cell.contender.role == "subject"
 
 
 def render_checks(cells: Sequence[Cell]) -> str:
@@ -157,6 +154,10 @@ def targets(cells: Sequence[Cell]) -> list[dict[str, Any]]:
                     "met": None if ours is None or theirs is None else ours < theirs,
                 }
             )
+    for backend in BACKENDS:  # issue 12: throughput, so a time ratio of at most 1.0
+        op = Operation("asgi", backend)
+        add(f"asgi ({backend}) <= 1.0x same-shape (>= its throughput)", ratio(op, SAME_SHAPE), 1.0)
+        add(f"asgi ({backend}) <= 1.0x dishka (>= its throughput)", ratio(op, "dishka"), 1.0)
     return results
 
 
@@ -170,7 +171,9 @@ def render_targets(results: Sequence[dict[str, Any]]) -> str:
     if not measured:
         return ""
     width = max(len(item["target"]) for item in measured) + 2
-    lines = ["injectq against the targets of issue 4 (median of per-round ratios/differences):"]
+    lines = [
+        "injectq against the targets of issues 4 and 12 (median of per-round ratios/differences):"
+    ]
     for item in measured:
         value, limit, unit = item["value"], item["limit"], item["unit"]
         if unit == "ns":
@@ -227,8 +230,6 @@ def _cell_json(cell: Cell, row: Sequence[Cell]) -> dict[str, Any]:
     item["lifetime_violations"] = cell.violations
     if cell.operation.backend is not None:
         item["race_check_problems"] = cell.caveats
-    if _provisional(cell):
-        item["provisional"] = True
     return item
 
 

@@ -3,23 +3,22 @@
 One container per variant: the sync one binds ``Session`` to the generator
 factory, the async ones (one per backend) to the async generator factory.
 
-The ``asgi`` variant is **provisional**: injectq has no ASGI integration yet,
-so a pure ASGI middleware written here opens ``async with container.scope()``
-around each HTTP request and the endpoint asks that scope for the handler.
-Replace it with the integration once that exists.
+The ``asgi`` variant is the FastAPI integration as its documentation shows
+it: ``setup_fastapi(container, app)`` and an ``InjectAPI[RequestHandler]``
+endpoint parameter.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from injectq import InjectQ, Scope
 
-from .asgi import make_app, respond
+from .asgi import annotate, make_app, respond
 from .checks import RacePool, open_race_pool
-from .contender import ASGIApp, ASGIMessage, Backend, Contender, Role, SingletonCall
+from .contender import ASGIApp, Backend, Contender, Role, SingletonCall
 from .workload import (
     REQUEST_SCOPED,
     SINGLETONS,
@@ -32,8 +31,6 @@ from .workload import (
 
 __all__ = ["InjectQContender"]
 
-SCOPE_KEY = "injectq.scope"
-
 
 def _container(session: Callable[..., Any]) -> InjectQ:
     container = InjectQ()
@@ -45,35 +42,11 @@ def _container(session: Callable[..., Any]) -> InjectQ:
     return container
 
 
-class _ScopeMiddleware:
-    """Provisional: each HTTP request inside ``async with container.scope()``."""
-
-    def __init__(self, app: ASGIApp, container: InjectQ) -> None:
-        self.app = app
-        self.container = container
-
-    async def __call__(
-        self,
-        scope: MutableMapping[str, Any],
-        receive: Callable[[], Awaitable[ASGIMessage]],
-        send: Callable[[ASGIMessage], Awaitable[None]],
-    ) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        async with self.container.scope() as request_scope:
-            scope[SCOPE_KEY] = request_scope
-            await self.app(scope, receive, send)
-
-
 class InjectQContender(Contender):
     name = "injectq"
     role: ClassVar[Role] = "subject"
     distribution = "injectq"
-    notes = (
-        "asgi is provisional: no ASGI integration yet, a hand-written middleware opens"
-        " `async with container.scope()`",
-    )
+    notes = ("asgi: setup_fastapi(container, app) and an InjectAPI[RequestHandler] parameter",)
 
     def __init__(self) -> None:
         self.sync_container = _container(session_factory)
@@ -101,11 +74,15 @@ class InjectQContender(Contender):
         return request
 
     def asgi(self, backend: Backend) -> ASGIApp:
-        async def endpoint(request: Any) -> Any:
-            handler = await request.scope[SCOPE_KEY].aget(RequestHandler)
+        from injectq.integrations.fastapi import InjectAPI, setup_fastapi
+
+        async def endpoint(request: Any, handler: Any) -> Any:
             return respond(request, handler)
 
-        return make_app(endpoint, _ScopeMiddleware, container=_container(async_session_factory))
+        app = make_app(annotate(endpoint, handler=InjectAPI[RequestHandler]))
+        setup_fastapi(_container(async_session_factory), app)
+        app_: ASGIApp = app
+        return app_
 
     def race(self, backend: Backend) -> Callable[[], Awaitable[object]]:
         container = InjectQ()

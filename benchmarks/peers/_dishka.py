@@ -11,8 +11,9 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..asgi import annotate, make_app, respond
 from ..checks import RacePool, open_race_pool
-from ..contender import Backend, Contender, SingletonCall, require
+from ..contender import ASGIApp, Backend, Contender, SingletonCall, require
 from ..workload import (
     REQUEST_SCOPED,
     SINGLETONS,
@@ -39,7 +40,10 @@ def _provider(session: Callable[..., Any]) -> Any:
 class Dishka(Contender):
     name = "dishka"
     distribution = "dishka"
-    notes = ("make_container / make_async_container at their defaults (a lock on the root)",)
+    notes = (
+        "make_container / make_async_container at their defaults (a lock on the root);"
+        " asgi: setup_dishka(container, app), @inject and FromDishka[RequestHandler]",
+    )
 
     def __init__(self) -> None:
         self._sync: Any = None
@@ -72,6 +76,22 @@ class Dishka(Contender):
                 return handler
 
         return request
+
+    def asgi(self, backend: Backend) -> ASGIApp:
+        dishka = require("dishka")
+        integration = require("dishka.integrations.fastapi")
+        container = dishka.make_async_container(
+            _provider(async_session_factory), integration.FastapiProvider()
+        )
+
+        async def endpoint(request: Any, handler: Any) -> Any:
+            return respond(request, handler)
+
+        annotate(endpoint, handler=dishka.FromDishka[RequestHandler])
+        app = make_app(integration.inject(endpoint))
+        integration.setup_dishka(container, app)
+        app_: ASGIApp = app
+        return app_
 
     def race(self, backend: Backend) -> Callable[[], Awaitable[object]]:
         dishka = require("dishka")

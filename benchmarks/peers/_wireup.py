@@ -11,8 +11,9 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..asgi import annotate, make_app, respond
 from ..checks import RacePool, open_race_pool
-from ..contender import Backend, Contender, SingletonCall, require
+from ..contender import ASGIApp, Backend, Contender, SingletonCall, require
 from ..workload import (
     REQUEST_SCOPED,
     SINGLETONS,
@@ -38,7 +39,10 @@ def _injectables(session: Callable[..., Any]) -> list[Any]:
 class Wireup(Contender):
     name = "wireup"
     distribution = "wireup"
-    notes = ("create_sync_container / create_async_container at their defaults",)
+    notes = (
+        "create_sync_container / create_async_container at their defaults;"
+        " asgi: wireup.integration.fastapi.setup(container, app) and Injected[RequestHandler]",
+    )
 
     def __init__(self) -> None:
         self._sync: Any = None
@@ -73,6 +77,19 @@ class Wireup(Contender):
                 return handler
 
         return request
+
+    def asgi(self, backend: Backend) -> ASGIApp:
+        wireup = require("wireup")
+        integration = require("wireup.integration.fastapi")
+        container = wireup.create_async_container(injectables=_injectables(async_session_factory))
+
+        async def endpoint(request: Any, handler: Any) -> Any:
+            return respond(request, handler)
+
+        app = make_app(annotate(endpoint, handler=wireup.Injected[RequestHandler]))
+        integration.setup(container, app)
+        app_: ASGIApp = app
+        return app_
 
     def race(self, backend: Backend) -> Callable[[], Awaitable[object]]:
         wireup = require("wireup")

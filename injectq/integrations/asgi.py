@@ -1,0 +1,135 @@
+"""A pure ASGI middleware: one injectq request scope per HTTP request and per WebSocket.
+
+Framework-free (no Starlette needed): it wraps any ASGI 3 application.
+
+- ``http`` and ``websocket`` connections run inside ``async with
+  container.scope()``: the scope is entered before the application sees the
+  connection and left when the application returns, which is after the
+  response body has been sent completely (streaming bodies included), after
+  Starlette's background tasks, or after the client went away and the
+  application stopped.  The scope handle is stored in the ASGI scope under
+  :data:`SCOPE_KEY` (see :func:`request_scope`).
+- ``lifespan`` passes through untouched, except that the container is closed
+  (``await container.aclose()``) after the application has finished its own
+  shutdown code and before the server hears ``lifespan.shutdown.complete``.
+  A closed container is like a fresh one with the same bindings, so the
+  application can start and stop again in the same process.
+- Anything else passes through.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from .._core._errors import ScopeError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, MutableMapping
+
+    from .._core._container import InjectQ
+    from .._core._scope import ScopeHandle
+
+    ASGIScope = MutableMapping[str, Any]
+    Message = MutableMapping[str, Any]
+    Receive = Callable[[], Awaitable[Message]]
+    Send = Callable[[Message], Awaitable[None]]
+    ASGIApp = Callable[[ASGIScope, Receive, Send], Awaitable[None]]
+
+__all__ = ["SCOPE_KEY", "InjectQMiddleware", "current_connection", "request_scope"]
+
+#: the ASGI scope key under which the middleware leaves the connection's scope handle
+SCOPE_KEY = "injectq.scope"
+
+_CONNECTION: ContextVar[tuple[ASGIScope, Receive, Send] | None] = ContextVar(
+    "injectq.asgi.connection", default=None
+)
+
+_FIX = (
+    "wrap the application in injectq.integrations.asgi.InjectQMiddleware"
+    " (setup_starlette(container, app) or setup_fastapi(container, app) add it)"
+)
+
+
+class InjectQMiddleware:
+    """Run each HTTP request and WebSocket connection inside one request scope of ``container``.
+
+    ``close_container=False`` leaves closing the container to the caller
+    instead of the application's lifespan shutdown.
+    """
+
+    __slots__ = ("app", "close_container", "container")
+
+    def __init__(self, app: ASGIApp, container: InjectQ, *, close_container: bool = True) -> None:
+        self.app = app
+        self.container = container
+        self.close_container = close_container
+
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http" or kind == "websocket":
+            async with self.container.scope() as handle:
+                scope[SCOPE_KEY] = handle
+                token = _CONNECTION.set((scope, receive, send))
+                try:
+                    await self.app(scope, receive, send)
+                finally:
+                    _CONNECTION.reset(token)
+        elif kind == "lifespan" and self.close_container:
+            await self.app(scope, receive, self._lifespan_send(send))
+        else:
+            await self.app(scope, receive, send)
+
+    def _lifespan_send(self, send: Send) -> Send:
+        """``send`` for the lifespan: the container closes before the server hears the end."""
+        container = self.container
+
+        async def lifespan_send(message: Message) -> None:
+            kind = message["type"]
+            if kind in (
+                "lifespan.shutdown.complete",
+                "lifespan.shutdown.failed",
+                "lifespan.startup.failed",
+            ):
+                try:
+                    await container.aclose()
+                except Exception as exc:
+                    if kind == "lifespan.shutdown.complete":
+                        message = {
+                            "type": "lifespan.shutdown.failed",
+                            "message": f"closing the injectq container failed: {exc}",
+                        }
+                    else:  # the application's own failure is what the server reports
+                        message = dict(message)
+                        message["message"] = (
+                            f"{message.get('message', '')}\n"
+                            f"(closing the injectq container failed as well: {exc})"
+                        ).lstrip()
+            await send(message)
+
+        return lifespan_send
+
+
+def request_scope(connection: Any) -> ScopeHandle:
+    """The request scope of a connection: a Starlette ``Request``/``WebSocket`` or an ASGI scope.
+
+    Raises :class:`~injectq.ScopeError` when no :class:`InjectQMiddleware` is
+    in front of the application.
+    """
+    asgi_scope = getattr(connection, "scope", connection)
+    handle: ScopeHandle | None = asgi_scope.get(SCOPE_KEY)
+    if handle is None:
+        raise ScopeError("this connection has no injectq request scope", fix=_FIX)
+    return handle
+
+
+def current_connection() -> tuple[ASGIScope, Receive, Send]:
+    """The ASGI ``(scope, receive, send)`` of the connection being handled in this context."""
+    connection = _CONNECTION.get()
+    if connection is None:
+        raise ScopeError(
+            "no ASGI connection is being handled here: the request or WebSocket is only"
+            " injectable while the injectq middleware handles it",
+            fix=_FIX,
+        )
+    return connection

@@ -1,0 +1,89 @@
+"""Starlette: ``setup_starlette(container, app)`` and ``request_scope(request)``.
+
+``pip install "injectq[starlette]"``.  ``setup_starlette`` adds
+:class:`~injectq.integrations.asgi.InjectQMiddleware` (one request scope per
+HTTP request and per WebSocket connection; the container closed at lifespan
+shutdown) and binds the connection types, so services can ask for them:
+
+- ``HTTPConnection``: the current request or WebSocket, always;
+- ``Request``: the current HTTP request (an ``InjectQError`` in a WebSocket);
+- ``WebSocket``: the current WebSocket (an ``InjectQError`` in an HTTP request).
+
+Each is scoped: one object per scope, built on first use from the ASGI
+connection the middleware is handling.  In an endpoint, resolve from the
+request's scope with ``await request_scope(request).aget(Service)``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import require_extra
+
+require_extra("starlette", "starlette", "Starlette")
+
+from starlette.requests import HTTPConnection, Request  # noqa: E402
+from starlette.websockets import WebSocket  # noqa: E402
+
+from .._core._errors import InjectQError  # noqa: E402
+from .._core._keys import Scope  # noqa: E402
+from .asgi import InjectQMiddleware, current_connection, request_scope  # noqa: E402
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable
+
+    from .._core._container import InjectQ
+
+__all__ = ["InjectQMiddleware", "bind_connection", "request_scope", "setup_starlette"]
+
+
+def _http_connection() -> HTTPConnection:
+    scope, receive, _ = current_connection()
+    return HTTPConnection(scope, receive)
+
+
+def _request() -> Request:
+    scope, receive, send = current_connection()
+    if scope["type"] != "http":
+        raise InjectQError(
+            f"Request was asked for while handling a {scope['type']} connection",
+            key=Request,
+            fix="ask for WebSocket (or HTTPConnection, which both are) instead",
+        )
+    return Request(scope, receive, send)
+
+
+def _websocket() -> WebSocket:
+    scope, receive, send = current_connection()
+    if scope["type"] != "websocket":
+        raise InjectQError(
+            f"WebSocket was asked for while handling a {scope['type']} connection",
+            key=WebSocket,
+            fix="ask for Request (or HTTPConnection, which both are) instead",
+        )
+    return WebSocket(scope, receive, send)
+
+
+_CONNECTION_TYPES: tuple[tuple[Hashable, Callable[[], object]], ...] = (
+    (HTTPConnection, _http_connection),
+    (Request, _request),
+    (WebSocket, _websocket),
+)
+
+
+def bind_connection(container: InjectQ) -> None:
+    """Bind ``HTTPConnection``, ``Request`` and ``WebSocket`` as scoped, unless already bound."""
+    for key, factory in _CONNECTION_TYPES:
+        if not container.has(key):
+            container.bind_factory(key, factory, scope=Scope.SCOPED)
+
+
+def setup_starlette(container: InjectQ, app: Any, *, close_container: bool = True) -> None:
+    """Give ``app`` one request scope of ``container`` per request and per WebSocket.
+
+    Call it before the application starts (Starlette builds its middleware
+    stack on the first call).  With ``close_container=False`` the lifespan
+    leaves the container open.
+    """
+    bind_connection(container)
+    app.add_middleware(InjectQMiddleware, container=container, close_container=close_container)

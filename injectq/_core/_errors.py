@@ -100,7 +100,7 @@ class CircularDependencyError(InjectQError):
             fix="break the cycle: inject a factory or move the shared part into its own service",
         )
 
-    @property  # type: ignore[override]
+    @property
     def message(self) -> str:
         """``circular dependency: A -> B -> A``, the cycle as it is known now."""
         return "circular dependency: " + " -> ".join(describe_key(k) for k in self.cycle)

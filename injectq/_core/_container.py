@@ -9,9 +9,11 @@ import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator, MutableMapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from types import GenericAlias
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_args, get_origin, overload
 
 import anyio
+import typing_extensions
 
 from ._codegen import MISSING_CONST
 from ._errors import (
@@ -31,11 +33,20 @@ from ._finalize import (
     finalize,
     record_needs_await,
 )
-from ._keys import RESERVED_SCOPES, SCOPED, SINGLETON, TRANSIENT, Scope, normalize_key, scope_name
+from ._keys import (
+    RESERVED_SCOPES,
+    SCOPED,
+    SINGLETON,
+    TRANSIENT,
+    Scope,
+    normalize_key,
+    scope_name,
+    unhashable_key,
+)
 from ._plan import Node, compile_binding, constant, missing_prereqs, scope_id_node
 from ._registry import ScopeRegistry
 from ._scope import Frame, ScopeHandle
-from ._spec import CallKind, Param, call_kind, read_params
+from ._spec import CallKind, Param, as_declared, call_kind, read_params
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -67,13 +78,74 @@ class Binding:
         return self.provider is None
 
 
+_ANY_TYPES = (Any, typing_extensions.Any)
+UNREADABLE = "has no readable constructor signature"
+
+
+def _unbuildable(cls: type, *, signature: bool = True) -> str | None:
+    """Why injectq cannot build ``cls`` from its hints (``f"{cls} {why}"``), or ``None``.
+
+    ``signature=False`` skips the signature check (a factory is called as it is).
+    """
+    if cls in _ANY_TYPES:
+        return "is typing.Any, which names no class"
+    if getattr(cls, "_is_protocol", False):
+        return "is a Protocol"
+    if inspect.isabstract(cls):
+        missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
+        return f"is abstract (missing: {missing})"
+    if signature:
+        try:
+            inspect.signature(cls)
+        except (TypeError, ValueError):
+            return UNREADABLE
+    return None
+
+
 def _auto_buildable(key: Hashable) -> bool:
     return (
         isinstance(key, type)
         and getattr(builtins, key.__name__, None) is not key
-        and not inspect.isabstract(key)
-        and not getattr(key, "_is_protocol", False)
+        and _unbuildable(key) is None
     )
+
+
+def _declared(key: Hashable) -> bool:
+    """Whether ``key`` is a class with a lifetime decorator (``@singleton`` ...)."""
+    return isinstance(key, type) and hasattr(key, DECLARED_SCOPE)
+
+
+def _check_instance(key: Hashable, value: Any) -> None:
+    """Refuse a value that is not an instance of its class key (where ``isinstance`` can tell)."""
+    target: Any = key
+    if get_origin(key) is Annotated:
+        target = get_args(key)[0]
+    if (
+        value is None  # allowed with allow_none=True, checked by the caller
+        or not isinstance(target, type)
+        or target in _ANY_TYPES
+        or getattr(target, "_is_protocol", False)
+        or isinstance(target, GenericAlias)
+    ):
+        return
+    accepted: tuple[type, ...] = (target, *_PROMOTIONS.get(target, ()))
+    try:
+        if isinstance(value, accepted):
+            return
+    except TypeError:  # a metaclass whose isinstance cannot answer
+        return
+    raise BindingError(
+        f"{describe_key(key)} bound to a {type(value).__qualname__}, which is not"
+        f" an instance of {describe_key(target)}",
+        key=key,
+        fix=f"bind an instance of {describe_key(target)}; a class to build goes to"
+        f" container.bind({describe_key(key)}, Impl), and a stand-in that only looks like"
+        f" one to bind_factory({describe_key(key)}, lambda: fake, scope='singleton')",
+    )
+
+
+# what a type checker accepts in place of these (PEP 484's numeric tower)
+_PROMOTIONS: dict[type, tuple[type, ...]] = {float: (int,), complex: (float, int)}
 
 
 _active: ContextVar[InjectQ | None] = ContextVar("injectq.active_container", default=None)
@@ -242,16 +314,20 @@ class InjectQ:
             self._set(Binding(key, SINGLETON, instance=None))
             return key
         if isinstance(impl, type):
-            if inspect.isabstract(impl):
-                missing = ", ".join(sorted(getattr(impl, "__abstractmethods__", ())))
+            why = _unbuildable(impl)
+            if why is not None:
+                unreadable = why == UNREADABLE
                 raise BindingError(
-                    f"{describe_key(impl)} is abstract (missing: {missing}) and cannot be built"
-                    f" for {describe_key(key)}",
+                    f"{describe_key(impl)} {why} and cannot be built for {describe_key(key)}",
                     key=key,
-                    fix=f"bind a concrete implementation: container.bind({describe_key(key)}, Impl)",
+                    fix=f"call it yourself: container.bind_factory({describe_key(key)}, a_function),"
+                    f" or bind_instance({describe_key(key)}, value)"
+                    if unreadable
+                    else f"bind a concrete implementation: container.bind({describe_key(key)}, Impl)",
                 )
             self._set(Binding(key, name, provider=impl, kind=CallKind.SYNC))
         else:
+            _check_instance(key, impl)
             self._set(Binding(key, SINGLETON, instance=impl))
         return key
 
@@ -263,7 +339,9 @@ class InjectQ:
                 key=key,
                 fix="pass allow_none=True to bind the value None on purpose",
             )
-        self._set(Binding(normalize_key(key), SINGLETON, instance=instance))
+        key = normalize_key(key)
+        _check_instance(key, instance)
+        self._set(Binding(key, SINGLETON, instance=instance))
 
     def bind_factory(
         self, key: Hashable, factory: Callable[..., Any], scope: str | Scope = Scope.TRANSIENT
@@ -275,8 +353,18 @@ class InjectQ:
                 key=key,
                 fix="pass a function, or use bind_instance for a value",
             )
+        key = normalize_key(key)
+        why = _unbuildable(factory, signature=False) if isinstance(factory, type) else None
+        if why is not None:
+            raise BindingError(
+                f"the factory for {describe_key(key)} cannot be called:"
+                f" {describe_key(factory)} {why}",
+                key=key,
+                fix=f"pass a concrete class or a function: container.bind_factory({describe_key(key)}, make)",
+            )
         name = self._scopes.check(scope)
-        self._set(Binding(normalize_key(key), name, provider=factory, kind=call_kind(factory)))
+        kind = call_kind(factory)
+        self._set(Binding(key, name, provider=as_declared(factory, kind), kind=kind))
 
     def __setitem__(self, key: Hashable, value: Any) -> None:
         if isinstance(value, type):
@@ -347,14 +435,28 @@ class InjectQ:
     def _missing(
         self, key: Hashable, path: list[Hashable], detail: str = ""
     ) -> DependencyNotFoundError:
-        hint = (
-            f"container.bind({describe_key(key)}, Impl) or bind_instance / bind_factory"
-            if not (isinstance(key, type) and getattr(builtins, key.__name__, None) is key)
-            else f"builtins are never built automatically: bind_instance({describe_key(key)}, value)"
-            " or give the parameter a default"
-        )
+        name = describe_key(key)
+        hint = f"container.bind({name}, Impl) or bind_instance / bind_factory"
+        if key in _ANY_TYPES:
+            detail += "; typing.Any names no type, so nothing is ever built for it"
+            hint = (
+                "annotate the parameter with the type it needs, or give it a default"
+                " (a value for it can be bound under a name: Annotated[Any, 'name'])"
+            )
+        elif isinstance(key, type) and getattr(builtins, key.__name__, None) is key:
+            hint = (
+                f"builtins are never built automatically: bind_instance({name}, value)"
+                " or give the parameter a default"
+            )
+        elif isinstance(key, type) and (why := _unbuildable(key)) is not None:
+            detail += f"; {name} {why}, so it is never built automatically"
+            if why == UNREADABLE:
+                hint = (
+                    f"container.bind_factory({name}, make) or bind_instance({name}, value),"
+                    " or give the parameter a default"
+                )
         return DependencyNotFoundError(
-            f"nothing is bound to {describe_key(key)}{detail}",
+            f"nothing is bound to {name}{detail}",
             key=key,
             chain=[*path, key],
             fix=hint,
@@ -388,15 +490,14 @@ class InjectQ:
                 chain=path,
                 fix="annotate it, give it a default, or bind a factory that supplies it",
             )
-        if self._binding_for(key) is not None:
-            if key in self._bindings or not (param.has_default or param.optional):
-                return self._compile(key, path)
-            try:  # an unbound class with a fallback: use the fallback if it cannot be built
-                return self._compile(key, path)
-            except DependencyNotFoundError:
-                pass
         if param.has_default or param.optional:
+            # an explicit fallback wins over auto-building: only a binding or a declared
+            # lifetime (@singleton, ...) replaces it
+            if key in self._bindings or _declared(key):
+                return self._compile(key, path)
             return None
+        if self._binding_for(key) is not None:
+            return self._compile(key, path)
         raise self._missing(key, path, f" (parameter {param.name!r} of {describe_key(owner)})")
 
     def _compile(self, key: Hashable, path: list[Hashable]) -> Node:
@@ -469,7 +570,12 @@ class InjectQ:
     # -- resolve --------------------------------------------------------------------
 
     def _get(self, key: Any) -> Any:
-        node = self._plans.get(key) or self._plan(key)
+        try:
+            node = self._plans.get(key)
+        except TypeError:  # an unhashable key
+            raise unhashable_key(key) from None
+        if node is None:
+            node = self._plan(key)
         return node.top(self._scope_var.get())
 
     @staticmethod
@@ -506,7 +612,12 @@ class InjectQ:
         that is left before this returns.
         """
         frame = self._scope_var.get()
-        node = self._plans.get(key) or self._plan(key)
+        try:
+            node = self._plans.get(key)
+        except TypeError:  # an unhashable key
+            raise unhashable_key(key) from None
+        if node is None:
+            node = self._plan(key)
         if node.atop is None:
             return node.top(frame)
         if concurrent:
@@ -567,14 +678,16 @@ class InjectQ:
         from ._inject import Injector
 
         fn = self._invocable(target)
-        return fn(**given, **Injector.of(fn).fill(self, (), given))
+        args, filled = Injector.of(fn).fill(self, (), given)
+        return fn(*args, **given, **filled)
 
     async def ainvoke(self, target: Any, /, **given: Any) -> Any:
         """``invoke`` with async dependencies awaited, and the result awaited when awaitable."""
         from ._inject import Injector
 
         fn = self._invocable(target)
-        result = fn(**given, **await Injector.of(fn).afill(self, (), given))
+        args, filled = await Injector.of(fn).afill(self, (), given)
+        result = fn(*args, **given, **filled)
         return await result if inspect.isawaitable(result) else result
 
     # -- scopes -------------------------------------------------------------------------

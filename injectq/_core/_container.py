@@ -718,6 +718,12 @@ class InjectQ:
         this one), which the lifetime rules use.  Registering a name again
         replaces its manager, unless a scope of that name is entered.
         """
+        if not isinstance(name, str) or not isinstance(parent, (str, type(None))):
+            bad: object = name if not isinstance(name, str) else parent
+            raise ScopeError(
+                f"scope names are strings, not {type(bad).__name__} ({bad!r:.60})",
+                fix="name custom scopes with strings: register_scope_manager('tenant', manager)",
+            )
         with self._plan_lock:
             self._scopes.register(name, manager, parent)
             self._forget_plans()

@@ -108,6 +108,7 @@ def returned_coroutine(key: Hashable, value: Any) -> InjectionError:
         f"the factory of {describe_key(key)} is a sync callable that returned a coroutine;"
         " injectq hands out no coroutine nobody awaits",
         key=key,
+        chain=[key],
         fix="make the factory an `async def` (a decorator around one should use"
         " functools.wraps so injectq sees it), then resolve it with `await container.aget(...)`",
     )

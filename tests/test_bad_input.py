@@ -389,15 +389,20 @@ def test_a_positional_only_default_before_an_injected_one_is_passed_as_is() -> N
     assert container.invoke(job) == (3, container.get(Mailer))
 
 
-def test_an_unfillable_positional_only_parameter_stops_the_filling_there() -> None:
+def test_a_parameter_without_a_hint_that_was_not_passed_is_an_injection_error() -> None:
     container = InjectQ()
     container.bind(Mailer)
 
     def job(label, mailer: Mailer, /) -> Any:  # type: ignore[no-untyped-def]
         return label, mailer
 
-    with pytest.raises(TypeError, match="missing 2 required positional"):
+    with pytest.raises(InjectionError, match=r"'label' of .*job: it has no type hint") as caught:
         container.invoke(job)
+    assert isinstance(caught.value, TypeError)  # what calling it without the argument raised
+    decorated = inject(container=container)(job)
+    assert decorated("x") == ("x", container.get(Mailer))
+    with pytest.raises(InjectionError, match="no type hint"):
+        decorated()
 
 
 # -- return annotations ---------------------------------------------------------------------
@@ -462,6 +467,18 @@ def test_an_instance_of_the_wrong_class_is_refused_at_bind_time(
         call(container)
     assert "bind_factory" in str(caught.value.fix)
     assert len(container._bindings) == 0
+
+
+def test_a_coroutine_is_refused_as_a_value_it_would_be_handed_out_unawaited() -> None:
+    coroutine = fetch_token()
+    try:
+        with pytest.raises(BindingError, match="is a coroutine") as caught:
+            InjectQ().bind_instance("token", coroutine)
+        assert "await" in str(caught.value.fix)
+        with pytest.raises(BindingError, match="is a coroutine"):
+            InjectQ()["token"] = coroutine
+    finally:
+        coroutine.close()
 
 
 @pytest.mark.parametrize(

@@ -117,6 +117,14 @@ def _declared(key: Hashable) -> bool:
 
 def _check_instance(key: Hashable, value: Any) -> None:
     """Refuse a value that is not an instance of its class key (where ``isinstance`` can tell)."""
+    if inspect.iscoroutine(value):
+        raise BindingError(
+            f"the value bound to {describe_key(key)} is a coroutine: it would be handed out"
+            " unawaited, and can be awaited only once",
+            key=key,
+            fix=f"await it first: bind_instance({describe_key(key)}, await make()), or let the"
+            f" container await it: bind_factory({describe_key(key)}, make, scope='singleton')",
+        )
     target: Any = key
     if get_origin(key) is Annotated:
         target = get_args(key)[0]

@@ -66,23 +66,18 @@ class Injector:
         params = self._read()
         passed = set(self._positional[: len(args)])
         found: list[tuple[str | None, Node]] = []
-        gap = False  # a positional-only parameter left unfilled: later ones cannot be passed
         defaults = 0  # positional-only defaults at the end of ``found``
         for param in params:
             if param.name in passed:
                 continue
             if param.positional_only:
-                if gap:
-                    continue
                 node = self._node(container, param)
                 if node is not None:
                     found.append((None, node))
                     defaults = 0
-                elif param.has_default:  # passed on only if a later one is filled
+                else:  # it keeps its default; passed on only if a later one is filled
                     found.append((None, constant(param.name, param.default)))
                     defaults += 1
-                else:
-                    gap = True
                 continue
             if defaults:
                 del found[-defaults:]
@@ -99,7 +94,12 @@ class Injector:
     def _node(self, container: InjectQ, param: Param) -> Node | None:
         """The node that fills ``param``, or ``None`` when the call keeps its own."""
         if param.key is None and not param.has_default:
-            return None  # not ours to fill: the call itself reports it
+            raise InjectionError(
+                f"cannot fill parameter {param.name!r} of {describe_key(self._fn)}:"
+                " it has no type hint and was not passed",
+                key=self._fn,
+                fix=f"annotate it with the type to inject, or pass {param.name}=...",
+            )
         try:
             node = container._param_node(param, self._fn, [self._fn])
         except DependencyNotFoundError as exc:

@@ -48,9 +48,12 @@ def _let_pyenv_find(versions: list[str]) -> None:
     pyenv = shutil.which("pyenv")
     if pyenv is None:
         return
-    active = os.environ.get("PYENV_VERSION") or subprocess.run(
-        [pyenv, "version-name"], capture_output=True, text=True, check=False
-    ).stdout.strip()
+    active = (
+        os.environ.get("PYENV_VERSION")
+        or subprocess.run(
+            [pyenv, "version-name"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+    )
     chosen = [v for v in active.split(":") if v]
     os.environ["PYENV_VERSION"] = ":".join(dict.fromkeys([*chosen, *versions]))
 

@@ -78,17 +78,20 @@ class Binding:
         return self.provider is None
 
 
-_ANY_TYPES = (Any, typing_extensions.Any)
+def _is_any(obj: object) -> bool:
+    return obj is Any or obj is typing_extensions.Any
+
+
 UNREADABLE = "has no readable constructor signature"
 
 
-def _unbuildable(cls: type, *, signature: bool = True) -> str | None:
+def _unbuildable(cls: Any, *, signature: bool = True) -> str | None:
     """Why injectq cannot build ``cls`` from its hints (``f"{cls} {why}"``), or ``None``.
 
     ``signature=False`` skips the signature check (a factory is called as it is).
     """
-    if cls in _ANY_TYPES:
-        return "is typing.Any, which names no class"
+    if _is_any(cls):
+        return "names no class"
     if getattr(cls, "_is_protocol", False):
         return "is a Protocol"
     if inspect.isabstract(cls):
@@ -102,9 +105,15 @@ def _unbuildable(cls: type, *, signature: bool = True) -> str | None:
     return None
 
 
+def _is_class(obj: object) -> bool:
+    """A class, not a generic alias such as ``list[int]`` (a ``type`` on Python 3.10)."""
+    return isinstance(obj, type) and not isinstance(obj, GenericAlias)
+
+
 def _auto_buildable(key: Hashable) -> bool:
     return (
-        isinstance(key, type)
+        _is_class(key)
+        and isinstance(key, type)
         and getattr(builtins, key.__name__, None) is not key
         and _unbuildable(key) is None
     )
@@ -130,10 +139,9 @@ def _check_instance(key: Hashable, value: Any) -> None:
         target = get_args(key)[0]
     if (
         value is None  # allowed with allow_none=True, checked by the caller
-        or not isinstance(target, type)
-        or target in _ANY_TYPES
+        or not _is_class(target)
+        or _is_any(target)
         or getattr(target, "_is_protocol", False)
-        or isinstance(target, GenericAlias)
     ):
         return
     accepted: tuple[type, ...] = (target, *_PROMOTIONS.get(target, ()))
@@ -305,7 +313,7 @@ class InjectQ:
         key = normalize_key(key)
         name = self._scopes.check(scope)
         if impl is _SELF:
-            if not isinstance(key, type):
+            if not (_is_class(key) or _is_any(key)):
                 raise BindingError(
                     f"bind({describe_key(key)}) needs an implementation: the key is not a class",
                     key=key,
@@ -321,7 +329,7 @@ class InjectQ:
                 )
             self._set(Binding(key, SINGLETON, instance=None))
             return key
-        if isinstance(impl, type):
+        if _is_class(impl) or _is_any(impl):
             why = _unbuildable(impl)
             if why is not None:
                 unreadable = why == UNREADABLE
@@ -362,7 +370,11 @@ class InjectQ:
                 fix="pass a function, or use bind_instance for a value",
             )
         key = normalize_key(key)
-        why = _unbuildable(factory, signature=False) if isinstance(factory, type) else None
+        why = (
+            _unbuildable(factory, signature=False)
+            if _is_any(factory) or (isinstance(factory, type) and _is_class(factory))
+            else None
+        )
         if why is not None:
             raise BindingError(
                 f"the factory for {describe_key(key)} cannot be called:"
@@ -375,7 +387,7 @@ class InjectQ:
         self._set(Binding(key, name, provider=as_declared(factory, kind), kind=kind))
 
     def __setitem__(self, key: Hashable, value: Any) -> None:
-        if isinstance(value, type):
+        if isinstance(value, type) or _is_any(value):
             self.bind(key, value, scope=Scope.SINGLETON)
         else:
             self.bind_instance(key, value, allow_none=True)
@@ -445,7 +457,7 @@ class InjectQ:
     ) -> DependencyNotFoundError:
         name = describe_key(key)
         hint = f"container.bind({name}, Impl) or bind_instance / bind_factory"
-        if key in _ANY_TYPES:
+        if _is_any(key):
             detail += "; typing.Any names no type, so nothing is ever built for it"
             hint = (
                 "annotate the parameter with the type it needs, or give it a default"
@@ -726,8 +738,9 @@ class InjectQ:
         this one), which the lifetime rules use.  Registering a name again
         replaces its manager, unless a scope of that name is entered.
         """
-        if not isinstance(name, str) or not isinstance(parent, (str, type(None))):
-            bad: object = name if not isinstance(name, str) else parent
+        given: list[object] = [name, parent]  # typed str, but anything may come
+        if not isinstance(given[0], str) or not isinstance(given[1], (str, type(None))):
+            bad = given[0] if not isinstance(given[0], str) else given[1]
             raise ScopeError(
                 f"scope names are strings, not {type(bad).__name__} ({bad!r:.60})",
                 fix="name custom scopes with strings: register_scope_manager('tenant', manager)",

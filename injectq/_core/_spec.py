@@ -57,7 +57,7 @@ def call_kind(fn: Callable[..., Any]) -> CallKind:
         return CallKind.SYNC
     if not (inspect.isfunction(fn) or inspect.ismethod(fn) or isinstance(fn, functools.partial)):
         if isinstance(fn, staticmethod):
-            target = fn.__func__  # pyright: ignore[reportUnknownMemberType]
+            target = fn.__func__
         else:
             call: Any = getattr(type(fn), "__call__", None)  # noqa: B004 - a callable instance
             if call is not None:
@@ -124,14 +124,14 @@ def _hints(fn: Callable[..., Any], owner: Hashable) -> dict[str, Any]:
             return {}
         target = init
     elif isinstance(target, staticmethod):
-        target = target.__func__  # pyright: ignore[reportUnknownMemberType]
+        target = target.__func__
     elif not (inspect.isfunction(target) or inspect.ismethod(target)):
         target = getattr(type(target), "__call__", target)  # noqa: B004  # pyright: ignore[reportUnknownArgumentType]
     annotations = getattr(target, "__annotations__", None)
     if isinstance(annotations, dict) and "return" in annotations:
         # only the parameters' hints are needed: a return annotation naming a class
         # defined later, or locally, must not stop the binding
-        target = _ParamsOnly(target, annotations)
+        target = _ParamsOnly(target, typing.cast("dict[str, Any]", annotations))
     try:
         return typing.get_type_hints(target, include_extras=True)
     except NameError as exc:

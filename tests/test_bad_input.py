@@ -6,6 +6,7 @@ its fallback unless its type is bound or declared with a lifetime decorator.
 
 from __future__ import annotations
 
+import abc
 import datetime
 import functools
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,7 @@ from injectq import (
     InjectQError,
     ScopeError,
     ScopeManager,
+    SessionScopeManager,
     inject,
     scoped,
     singleton,
@@ -199,6 +201,29 @@ def test_a_factory_that_is_a_class_that_cannot_be_instantiated_is_refused(factor
         InjectQ().bind_factory("greeter", factory)
 
 
+class Transport(abc.ABC):
+    @abc.abstractmethod
+    def send(self) -> None: ...
+
+
+@pytest.mark.parametrize("target", [Greeter, Any, Transport])
+def test_invoking_a_class_that_cannot_be_instantiated_is_refused(target: Any) -> None:
+    container = InjectQ()
+    with pytest.raises(BindingError, match="cannot invoke"):
+        container.invoke(target)
+    container.bind_instance("maker", target)  # a value that happens to be such a class
+    with pytest.raises(BindingError, match="cannot invoke"):
+        container.invoke("maker")
+
+
+def test_invoking_what_has_no_readable_signature_needs_its_arguments() -> None:
+    container = InjectQ()
+    with pytest.raises(InjectionError, match="its signature cannot be read"):
+        container.invoke(datetime.datetime)
+    given = container.invoke(datetime.datetime, year=2026, month=11, day=29)
+    assert given == datetime.datetime(2026, 11, 29)
+
+
 def test_a_protocol_bound_to_an_implementation_works() -> None:
     class English:
         def greet(self) -> str:
@@ -341,6 +366,18 @@ def test_a_scope_name_that_is_not_a_string_is_refused(name: Any, parent: Any) ->
     # the registry is untouched: unknown-scope errors still list the names
     with pytest.raises(ScopeError, match="registered scopes: 'scoped', 'singleton', 'transient'"):
         container.bind(Mailer, scope="tenant")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("scope_id", [[1], {"user": 42}])
+async def test_an_unhashable_scope_id_is_a_scope_error(scope_id: Any) -> None:
+    container = InjectQ()
+    container.register_scope_manager("session", SessionScopeManager(timeout=60))
+    with pytest.raises(ScopeError, match="a scope id must be hashable"):
+        async with container.scope("session", scope_id):
+            pass
+    with pytest.raises(ScopeError, match="a scope id must be hashable"):
+        container.scope(None, scope_id)
 
 
 # -- positional-only parameters -------------------------------------------------------------

@@ -411,11 +411,14 @@ def _is_the_get_fast_path(op: tuple[Any, ...], exc: Exception) -> bool:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(program=st.lists(OPS, min_size=1, max_size=8))
+@given(managers=st.booleans(), program=st.lists(OPS, min_size=1, max_size=8))
 async def test_generated_wrong_usages_work_or_raise_an_injectq_error(
-    program: list[tuple[Any, ...]],
+    managers: bool, program: list[tuple[Any, ...]]
 ) -> None:
     container = InjectQ()
+    if managers:  # custom scopes to misuse
+        container.register_scope_manager("session", SessionScopeManager(timeout=60))
+        container.register_scope_manager("tenant", TenantScopeManager(max_tenants=2))
     try:
         await _run_program(container, program)
     finally:

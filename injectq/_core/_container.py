@@ -21,6 +21,7 @@ from ._errors import (
     BindingError,
     CircularDependencyError,
     DependencyNotFoundError,
+    InjectionError,
     ScopeError,
     describe_key,
 )
@@ -679,25 +680,46 @@ class InjectQ:
         result = self.call_factory(key, *args, **kwargs)
         return await result if inspect.isawaitable(result) else result
 
-    def _invocable(self, target: Any) -> Callable[..., Any]:
+    def _invocable(self, target: Any, given: dict[str, Any]) -> Callable[..., Any]:
         if not callable(target) or (isinstance(target, type) and target in self._bindings):
             binding = self._bindings.get(normalize_key(target))
             if binding is None:
                 raise self._missing(normalize_key(target), [])
             if binding.provider is not None:
                 return binding.provider
-            if callable(binding.instance):
-                return binding.instance  # type: ignore[no-any-return]
+            if not callable(binding.instance):
+                raise BindingError(
+                    f"{describe_key(target)} is bound to a value, not a factory", key=target
+                )
+            target = binding.instance
+        why = (
+            _unbuildable(target, signature=False)
+            if _is_any(target) or (isinstance(target, type) and _is_class(target))
+            else None
+        )
+        if why is not None:
             raise BindingError(
-                f"{describe_key(target)} is bound to a value, not a factory", key=target
+                f"cannot invoke {describe_key(target)}: it {why}",
+                key=target,
+                fix="invoke a concrete class or a function",
             )
+        if not given:
+            try:
+                inspect.signature(target)
+            except (TypeError, ValueError):
+                raise InjectionError(
+                    f"cannot invoke {describe_key(target)}: its signature cannot be read, so"
+                    " nothing can be injected into it",
+                    key=target,
+                    fix="pass its arguments: invoke(target, name=value), or call it yourself",
+                ) from None
         return target  # type: ignore[no-any-return]
 
     def invoke(self, target: Any, /, **given: Any) -> Any:
         """Call a factory (or the one bound to a key): ``given`` as passed, the rest injected."""
         from ._inject import Injector
 
-        fn = self._invocable(target)
+        fn = self._invocable(target, given)
         args, filled = Injector.of(fn).fill(self, (), given)
         return fn(*args, **given, **filled)
 
@@ -705,7 +727,7 @@ class InjectQ:
         """``invoke`` with async dependencies awaited, and the result awaited when awaitable."""
         from ._inject import Injector
 
-        fn = self._invocable(target)
+        fn = self._invocable(target, given)
         args, filled = await Injector.of(fn).afill(self, (), given)
         result = fn(*args, **given, **filled)
         return await result if inspect.isawaitable(result) else result
@@ -716,6 +738,13 @@ class InjectQ:
         self, name: str | Scope | None = None, scope_id: Hashable | None = None
     ) -> ScopeHandle:
         """A scope to enter with ``async with`` (or ``with``): the request scope by default."""
+        try:
+            hash(scope_id)
+        except TypeError:
+            raise ScopeError(
+                f"a scope id must be hashable, not {type(scope_id).__name__} ({scope_id!r:.60})",
+                fix="identify the scope with a str or an int: container.scope('session', 'user-42')",
+            ) from None
         if name is None:
             return ScopeHandle(self, SCOPED, scope_id)
         resolved = scope_name(name)

@@ -442,6 +442,19 @@ def test_a_parameter_without_a_hint_that_was_not_passed_is_an_injection_error() 
         decorated()
 
 
+@pytest.mark.anyio
+async def test_call_factory_with_the_wrong_arguments_is_an_injection_error_naming_invoke() -> None:
+    container = InjectQ()
+    container.bind_factory("greeting", greet_with)
+    with pytest.raises(InjectionError, match=r"call_factory\('greeting'\)") as caught:
+        container.call_factory("greeting")
+    assert "container.invoke('greeting')" in str(caught.value.fix)
+    with pytest.raises(InjectionError, match="unexpected keyword"):
+        await container.acall_factory("greeting", Mailer(), colour="red")
+    mailer = Mailer()
+    assert container.call_factory("greeting", mailer, greeting="yo") == (mailer, "yo")
+
+
 # -- return annotations ---------------------------------------------------------------------
 
 

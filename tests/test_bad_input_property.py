@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from injectq import (
+    ConfigurationModule,
     Inject,
     InjectQ,
     InjectQError,
@@ -330,6 +331,12 @@ OPS = st.one_of(
         st.sampled_from(PARENTS),
     ),
     st.tuples(st.just("inject"), _pick(INJECTED)),
+    st.tuples(st.just("marker"), _pick(KEYS)),
+    st.tuples(st.just("factories"), _pick(KEYS), _pick(FACTORIES), st.booleans()),
+    st.tuples(st.just("call_factory"), _pick(KEYS), st.booleans()),
+    st.tuples(st.just("module"), _pick(KEYS), _pick(VALUES)),
+    st.tuples(st.just("graph")),
+    st.tuples(st.just("close"), st.booleans()),
     st.tuples(st.just("validate")),
 )
 
@@ -386,6 +393,44 @@ async def _run(container: InjectQ, op: tuple[Any, ...]) -> None:
             _check(await result)
         else:
             _check(result)
+    elif kind == "marker":  # a function whose default is Inject[key]
+        marker = Inject[args[0]()]
+
+        def uses_marker(value: Any = marker) -> Any:
+            return value
+
+        _check(inject(container=container)(uses_marker)())
+    elif kind == "factories":
+        key, factory, remove = args
+        if remove:
+            del container.factories[key()]
+        else:
+            container.factories[key()] = factory()
+    elif kind == "call_factory":
+        key, is_async = args
+        if is_async:
+            _check(await container.acall_factory(key()))
+        else:
+            result = container.call_factory(key())
+            if inspect.iscoroutine(result):  # the factory is async: calling it gives this
+                _check(await result)
+            elif inspect.isgenerator(result) or inspect.isasyncgen(result):
+                pass  # a generator factory, called as it is
+    elif kind == "module":
+        key, value = args
+        made_key = key()
+        try:
+            hash(made_key)
+        except TypeError:
+            return  # no dict can hold it: nothing to hand to the module
+        container.install_module(ConfigurationModule({made_key: value()}))
+    elif kind == "graph":
+        assert isinstance(container.get_dependency_graph(), dict)
+    elif kind == "close":
+        if args[0]:
+            await container.aclose()
+        else:
+            container.close()
     else:
         container.validate()
 
@@ -405,7 +450,7 @@ def _is_the_get_fast_path(op: tuple[Any, ...], exc: Exception) -> bool:
 
 @pytest.mark.anyio
 @settings(
-    max_examples=150,
+    max_examples=200,
     derandomize=True,
     database=None,
     deadline=None,

@@ -673,7 +673,21 @@ class InjectQ:
 
     def call_factory(self, key: Hashable, *args: Any, **kwargs: Any) -> Any:
         """Call the factory bound to ``key`` with exactly these arguments."""
-        return self.get_factory(key)(*args, **kwargs)
+        factory = self.get_factory(key)
+        try:
+            signature = inspect.signature(factory)
+        except (TypeError, ValueError):  # nothing to check against: call it as asked
+            return factory(*args, **kwargs)
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise InjectionError(
+                f"call_factory({describe_key(key)}): {exc}",
+                key=key,
+                fix=f"pass every argument it takes, or let the container fill them:"
+                f" container.invoke({describe_key(key)})",
+            ) from None
+        return factory(*args, **kwargs)
 
     async def acall_factory(self, key: Hashable, *args: Any, **kwargs: Any) -> Any:
         """``call_factory``, awaiting the result when it is awaitable."""

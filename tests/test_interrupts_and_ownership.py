@@ -123,7 +123,7 @@ def test_a_manager_registered_in_a_second_container_is_refused() -> None:
 def test_a_scope_name_must_be_a_string() -> None:
     """register_scope_manager(5, ...) is refused, and later errors still list the names."""
     container = InjectQ()
-    with pytest.raises(ScopeError, match="a scope name is a str"):
+    with pytest.raises(ScopeError, match="scope names are strings"):
         container.register_scope_manager(5, ScopeManager())  # type: ignore[arg-type]
     with pytest.raises(ScopeError, match="unknown scope 'tenant'"):
         container.bind(FailsToClose, scope="tenant")

@@ -202,7 +202,7 @@ def test_simple_module_bindings_are_made_only_when_installed() -> None:
 
 
 def test_configuration_module_binds_each_key_to_its_value() -> None:
-    marker = object()
+    marker = Cache()
     values = {"db_url": "sqlite://", "debug": True, "timeout": None, Cache: marker}
     container = InjectQ(modules=[ConfigurationModule(values)])
 

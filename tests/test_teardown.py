@@ -45,6 +45,10 @@ class Engine:
     pass
 
 
+class ClosingEngine(Closer, Engine):
+    """An ``Engine`` that logs when it is closed."""
+
+
 class Repo:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -324,7 +328,7 @@ def test_sync_scope_skips_aclose_and_calls_the_first_sync_teardown(
 async def test_bound_instances_are_never_finalized() -> None:
     """Values given with ``bind_instance`` or ``container[key] = value`` are never closed by the container."""
     log: list[str] = []
-    given = Closer("given closed", log)
+    given = ClosingEngine("given closed", log)
     assigned = Closer("assigned closed", log)
     container = InjectQ()
     container.bind_instance(Engine, given)
@@ -368,7 +372,7 @@ def test_factory_returning_a_singleton_does_not_finalize_it_again() -> None:
 def test_factory_returning_a_bound_instance_never_finalizes_it() -> None:
     """A factory that hands back a ``bind_instance`` value does not make the container finalize it."""
     log: list[str] = []
-    given = Closer("given", log)
+    given = ClosingEngine("given", log)
 
     def alias(engine: Engine) -> Engine:
         return engine

@@ -41,11 +41,13 @@ it passed), and registers the source with ``linecache``.
 
 from __future__ import annotations
 
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from ._errors import InjectQError
 from ._finalize import AGEN, GEN, OBJ, has_teardown, only_async_teardown
 from ._keys import SCOPED, SINGLETON, TRANSIENT
+from ._spec import returned_coroutine
 from ._trace import compile_builder, marker, variable_name
 
 if TYPE_CHECKING:
@@ -348,6 +350,9 @@ class _Emitter:
                 plain = not only_async_teardown(node.provider)
                 self.record(f"(OBJ, {v}, {key})", indent, cached, plain=plain)
             elif node.teardown == CHECK:
+                # a sync function that hands back a coroutine: an async factory in disguise
+                self.emit(indent, f"if type({v}) is {self.name('ct', CoroutineType)}:")
+                self.emit(indent + 1, f"raise {self.name('rc', returned_coroutine)}({key}, {v})")
                 aliases = "".join(f" or {v} is {value}" for value in values)
                 self.emit(
                     indent,

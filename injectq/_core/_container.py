@@ -10,9 +10,11 @@ import weakref
 from collections.abc import Callable, Hashable, Iterable, Iterator, MutableMapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from types import GenericAlias
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_args, get_origin, overload
 
 import anyio
+import typing_extensions
 
 from ._advice import abstract_error, captive_error
 from ._codegen import MISSING_CONST
@@ -21,6 +23,7 @@ from ._errors import (
     BindingError,
     CircularDependencyError,
     DependencyNotFoundError,
+    InjectionError,
     ScopeError,
     describe_key,
 )
@@ -35,12 +38,21 @@ from ._finalize import (
     record_needs_await,
 )
 from ._flight import Flight, await_flight, finish, in_flight, wait_flight
-from ._keys import RESERVED_SCOPES, SCOPED, SINGLETON, TRANSIENT, Scope, normalize_key, scope_name
+from ._keys import (
+    RESERVED_SCOPES,
+    SCOPED,
+    SINGLETON,
+    TRANSIENT,
+    Scope,
+    normalize_key,
+    scope_name,
+    unhashable_key,
+)
 from ._override import Override, track_container
 from ._plan import Node, compile_binding, constant, missing_prereqs, scope_id_node
 from ._registry import ScopeRegistry
 from ._scope import Ended, Frame, ScopeHandle, entries
-from ._spec import CallKind, Param, call_kind, read_params
+from ._spec import CallKind, Param, as_declared, call_kind, read_params
 from ._validate import validate
 
 if TYPE_CHECKING:
@@ -74,13 +86,90 @@ class Binding:
         return self.provider is None
 
 
+def _is_any(obj: object) -> bool:
+    return obj is Any or obj is typing_extensions.Any
+
+
+UNREADABLE = "has no readable constructor signature"
+
+
+def _unbuildable(cls: Any, *, signature: bool = True) -> str | None:
+    """Why injectq cannot build ``cls`` from its hints (``f"{cls} {why}"``), or ``None``.
+
+    ``signature=False`` skips the signature check (a factory is called as it is).
+    """
+    if _is_any(cls):
+        return "names no class"
+    if getattr(cls, "_is_protocol", False):
+        return "is a Protocol"
+    if inspect.isabstract(cls):
+        missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
+        return f"is abstract (missing: {missing})"
+    if signature:
+        try:
+            inspect.signature(cls)
+        except (TypeError, ValueError):
+            return UNREADABLE
+    return None
+
+
+def _is_class(obj: object) -> bool:
+    """A class, not a generic alias such as ``list[int]`` (a ``type`` on Python 3.10)."""
+    return isinstance(obj, type) and not isinstance(obj, GenericAlias)
+
+
 def _auto_buildable(key: Hashable) -> bool:
     return (
-        isinstance(key, type)
+        _is_class(key)
+        and isinstance(key, type)
         and getattr(builtins, key.__name__, None) is not key
-        and not inspect.isabstract(key)
-        and not getattr(key, "_is_protocol", False)
+        and _unbuildable(key) is None
     )
+
+
+def _declared(key: Hashable) -> bool:
+    """Whether ``key`` is a class with a lifetime decorator (``@singleton`` ...)."""
+    return isinstance(key, type) and hasattr(key, DECLARED_SCOPE)
+
+
+def _check_instance(key: Hashable, value: Any) -> None:
+    """Refuse a value that is not an instance of its class key (where ``isinstance`` can tell)."""
+    if inspect.iscoroutine(value):
+        raise BindingError(
+            f"the value bound to {describe_key(key)} is a coroutine: it would be handed out"
+            " unawaited, and can be awaited only once",
+            key=key,
+            fix=f"await it first: bind_instance({describe_key(key)}, await make()), or let the"
+            f" container await it: bind_factory({describe_key(key)}, make, scope='singleton')",
+        )
+    target: Any = key
+    if get_origin(key) is Annotated:
+        target = get_args(key)[0]
+    if (
+        value is None  # allowed with allow_none=True, checked by the caller
+        or not _is_class(target)
+        or _is_any(target)
+        or getattr(target, "_is_protocol", False)
+    ):
+        return
+    accepted: tuple[type, ...] = (target, *_PROMOTIONS.get(target, ()))
+    try:
+        if isinstance(value, accepted):
+            return
+    except TypeError:  # a metaclass whose isinstance cannot answer
+        return
+    raise BindingError(
+        f"{describe_key(key)} bound to a {type(value).__qualname__}, which is not"
+        f" an instance of {describe_key(target)}",
+        key=key,
+        fix=f"bind an instance of {describe_key(target)}; a class to build goes to"
+        f" container.bind({describe_key(key)}, Impl), and a stand-in that only looks like"
+        f" one to bind_factory({describe_key(key)}, lambda: fake, scope='singleton')",
+    )
+
+
+# what a type checker accepts in place of these (PEP 484's numeric tower)
+_PROMOTIONS: dict[type, tuple[type, ...]] = {float: (int,), complex: (float, int)}
 
 
 #: the innermost ``container.context()`` block of this context, and when it began
@@ -253,7 +342,7 @@ class InjectQ:
         key = normalize_key(key)
         name = self._scopes.check(scope)
         if impl is _SELF:
-            if not isinstance(key, type):
+            if not (_is_class(key) or _is_any(key)):
                 raise BindingError(
                     f"bind({describe_key(key)}) needs an implementation: the key is not a class",
                     key=key,
@@ -269,11 +358,23 @@ class InjectQ:
                 )
             self._set(Binding(key, SINGLETON, instance=None))
             return key
-        if isinstance(impl, type):
-            if inspect.isabstract(impl):
-                raise abstract_error(key, impl)
+        if _is_class(impl) or _is_any(impl):
+            why = _unbuildable(impl)
+            if why is not None:
+                if inspect.isabstract(impl):
+                    raise abstract_error(key, impl)
+                unreadable = why == UNREADABLE
+                raise BindingError(
+                    f"{describe_key(impl)} {why} and cannot be built for {describe_key(key)}",
+                    key=key,
+                    fix=f"call it yourself: container.bind_factory({describe_key(key)}, a_function),"
+                    f" or bind_instance({describe_key(key)}, value)"
+                    if unreadable
+                    else f"bind a concrete implementation: container.bind({describe_key(key)}, Impl)",
+                )
             self._set(Binding(key, name, provider=impl, kind=CallKind.SYNC))
         else:
+            _check_instance(key, impl)
             self._set(Binding(key, SINGLETON, instance=impl))
         return key
 
@@ -285,7 +386,9 @@ class InjectQ:
                 key=key,
                 fix="pass allow_none=True to bind the value None on purpose",
             )
-        self._set(Binding(normalize_key(key), SINGLETON, instance=instance))
+        key = normalize_key(key)
+        _check_instance(key, instance)
+        self._set(Binding(key, SINGLETON, instance=instance))
 
     def bind_factory(
         self, key: Hashable, factory: Callable[..., Any], scope: str | Scope = Scope.TRANSIENT
@@ -297,11 +400,25 @@ class InjectQ:
                 key=key,
                 fix="pass a function, or use bind_instance for a value",
             )
+        key = normalize_key(key)
+        why = (
+            _unbuildable(factory, signature=False)
+            if _is_any(factory) or (isinstance(factory, type) and _is_class(factory))
+            else None
+        )
+        if why is not None:
+            raise BindingError(
+                f"the factory for {describe_key(key)} cannot be called:"
+                f" {describe_key(factory)} {why}",
+                key=key,
+                fix=f"pass a concrete class or a function: container.bind_factory({describe_key(key)}, make)",
+            )
         name = self._scopes.check(scope)
-        self._set(Binding(normalize_key(key), name, provider=factory, kind=call_kind(factory)))
+        kind = call_kind(factory)
+        self._set(Binding(key, name, provider=as_declared(factory, kind), kind=kind))
 
     def __setitem__(self, key: Hashable, value: Any) -> None:
-        if isinstance(value, type):
+        if isinstance(value, type) or _is_any(value):
             self.bind(key, value, scope=Scope.SINGLETON)
         else:
             self.bind_instance(key, value, allow_none=True)
@@ -374,14 +491,28 @@ class InjectQ:
     def _missing(
         self, key: Hashable, path: list[Hashable], detail: str = ""
     ) -> DependencyNotFoundError:
-        hint = (
-            f"container.bind({describe_key(key)}, Impl) or bind_instance / bind_factory"
-            if not (isinstance(key, type) and getattr(builtins, key.__name__, None) is key)
-            else f"builtins are never built automatically: bind_instance({describe_key(key)}, value)"
-            " or give the parameter a default"
-        )
+        name = describe_key(key)
+        hint = f"container.bind({name}, Impl) or bind_instance / bind_factory"
+        if _is_any(key):
+            detail += "; typing.Any names no type, so nothing is ever built for it"
+            hint = (
+                "annotate the parameter with the type it needs, or give it a default"
+                " (a value for it can be bound under a name: Annotated[Any, 'name'])"
+            )
+        elif isinstance(key, type) and getattr(builtins, key.__name__, None) is key:
+            hint = (
+                f"builtins are never built automatically: bind_instance({name}, value)"
+                " or give the parameter a default"
+            )
+        elif isinstance(key, type) and (why := _unbuildable(key)) is not None:
+            detail += f"; {name} {why}, so it is never built automatically"
+            if why == UNREADABLE:
+                hint = (
+                    f"container.bind_factory({name}, make) or bind_instance({name}, value),"
+                    " or give the parameter a default"
+                )
         return DependencyNotFoundError(
-            f"nothing is bound to {describe_key(key)}{detail}",
+            f"nothing is bound to {name}{detail}",
             key=key,
             chain=[*path, key],
             fix=hint,
@@ -415,15 +546,14 @@ class InjectQ:
                 chain=path,
                 fix="annotate it, give it a default, or bind a factory that supplies it",
             )
-        if self._binding_for(key) is not None:
-            if key in self._bindings or not (param.has_default or param.optional):
-                return self._compile(key, path)
-            try:  # an unbound class with a fallback: use the fallback if it cannot be built
-                return self._compile(key, path)
-            except DependencyNotFoundError:
-                pass
         if param.has_default or param.optional:
+            # an explicit fallback wins over auto-building: only a binding or a declared
+            # lifetime (@singleton, ...) replaces it
+            if key in self._bindings or _declared(key):
+                return self._compile(key, path)
             return None
+        if self._binding_for(key) is not None:
+            return self._compile(key, path)
         raise self._missing(key, path, f" (parameter {param.name!r} of {describe_key(owner)})")
 
     def _compile(self, key: Hashable, path: list[Hashable]) -> Node:
@@ -489,7 +619,12 @@ class InjectQ:
     # -- resolve --------------------------------------------------------------------
 
     def _get(self, key: Any) -> Any:
-        node = self._plans.get(key) or self._plan(key)
+        try:
+            node = self._plans.get(key)
+        except TypeError:  # an unhashable key
+            raise unhashable_key(key) from None
+        if node is None:
+            node = self._plan(key)
         return node.top(self._scope_var.get())
 
     @staticmethod
@@ -526,7 +661,12 @@ class InjectQ:
         that is left before this returns.
         """
         frame = self._scope_var.get()
-        node = self._plans.get(key) or self._plan(key)
+        try:
+            node = self._plans.get(key)
+        except TypeError:  # an unhashable key
+            raise unhashable_key(key) from None
+        if node is None:
+            node = self._plan(key)
         if node.atop is None:
             return node.top(frame)
         if concurrent:
@@ -561,40 +701,77 @@ class InjectQ:
 
     def call_factory(self, key: Hashable, *args: Any, **kwargs: Any) -> Any:
         """Call the factory bound to ``key`` with exactly these arguments."""
-        return self.get_factory(key)(*args, **kwargs)
+        factory = self.get_factory(key)
+        try:
+            signature = inspect.signature(factory)
+        except (TypeError, ValueError):  # nothing to check against: call it as asked
+            return factory(*args, **kwargs)
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise InjectionError(
+                f"call_factory({describe_key(key)}): {exc}",
+                key=key,
+                fix=f"pass every argument it takes, or let the container fill them:"
+                f" container.invoke({describe_key(key)})",
+            ) from None
+        return factory(*args, **kwargs)
 
     async def acall_factory(self, key: Hashable, *args: Any, **kwargs: Any) -> Any:
         """``call_factory``, awaiting the result when it is awaitable."""
         result = self.call_factory(key, *args, **kwargs)
         return await result if inspect.isawaitable(result) else result
 
-    def _invocable(self, target: Any) -> Callable[..., Any]:
+    def _invocable(self, target: Any, given: dict[str, Any]) -> Callable[..., Any]:
         if not callable(target) or (isinstance(target, type) and target in self._bindings):
             binding = self._bindings.get(normalize_key(target))
             if binding is None:
                 raise self._missing(normalize_key(target), [])
             if binding.provider is not None:
                 return binding.provider
-            if callable(binding.instance):
-                return binding.instance  # type: ignore[no-any-return]
+            if not callable(binding.instance):
+                raise BindingError(
+                    f"{describe_key(target)} is bound to a value, not a factory", key=target
+                )
+            target = binding.instance
+        why = (
+            _unbuildable(target, signature=False)
+            if _is_any(target) or (isinstance(target, type) and _is_class(target))
+            else None
+        )
+        if why is not None:
             raise BindingError(
-                f"{describe_key(target)} is bound to a value, not a factory", key=target
+                f"cannot invoke {describe_key(target)}: it {why}",
+                key=target,
+                fix="invoke a concrete class or a function",
             )
+        if not given:
+            try:
+                inspect.signature(target)
+            except (TypeError, ValueError):
+                raise InjectionError(
+                    f"cannot invoke {describe_key(target)}: its signature cannot be read, so"
+                    " nothing can be injected into it",
+                    key=target,
+                    fix="pass its arguments: invoke(target, name=value), or call it yourself",
+                ) from None
         return target  # type: ignore[no-any-return]
 
     def invoke(self, target: Any, /, **given: Any) -> Any:
         """Call a factory (or the one bound to a key): ``given`` as passed, the rest injected."""
         from ._inject import Injector
 
-        fn = self._invocable(target)
-        return fn(**given, **Injector.of(fn).fill(self, (), given))
+        fn = self._invocable(target, given)
+        args, filled = Injector.of(fn).fill(self, (), given)
+        return fn(*args, **given, **filled)
 
     async def ainvoke(self, target: Any, /, **given: Any) -> Any:
         """``invoke`` with async dependencies awaited, and the result awaited when awaitable."""
         from ._inject import Injector
 
-        fn = self._invocable(target)
-        result = fn(**given, **await Injector.of(fn).afill(self, (), given))
+        fn = self._invocable(target, given)
+        args, filled = await Injector.of(fn).afill(self, (), given)
+        result = fn(*args, **given, **filled)
         return await result if inspect.isawaitable(result) else result
 
     # -- scopes -------------------------------------------------------------------------
@@ -603,6 +780,13 @@ class InjectQ:
         self, name: str | Scope | None = None, scope_id: Hashable | None = None
     ) -> ScopeHandle:
         """A scope to enter with ``async with`` (or ``with``): the request scope by default."""
+        try:
+            hash(scope_id)
+        except TypeError:
+            raise ScopeError(
+                f"a scope id must be hashable, not {type(scope_id).__name__} ({scope_id!r:.60})",
+                fix="identify the scope with a str or an int: container.scope('session', 'user-42')",
+            ) from None
         if name is None:
             return ScopeHandle(self, SCOPED, scope_id)
         resolved = scope_name(name)
@@ -625,6 +809,13 @@ class InjectQ:
         this one), which the lifetime rules use.  Registering a name again
         replaces its manager, unless a scope of that name is entered.
         """
+        given: list[object] = [name, parent]  # typed str, but anything may come
+        if not isinstance(given[0], str) or not isinstance(given[1], (str, type(None))):
+            bad = given[0] if not isinstance(given[0], str) else given[1]
+            raise ScopeError(
+                f"scope names are strings, not {type(bad).__name__} ({bad!r:.60})",
+                fix="name custom scopes with strings: register_scope_manager('tenant', manager)",
+            )
         with self._plan_lock:
             self._scopes.register(name, manager, parent)
             self._forget_plans()

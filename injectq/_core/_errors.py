@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+import typing
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ __all__ = [
 
 def describe_key(key: object) -> str:
     """A short, readable name for a binding key."""
+    if key is typing.Any:
+        return "typing.Any"  # a class on 3.11+, a special form before: one name for both
     if isinstance(key, type) or inspect.isfunction(key) or inspect.ismethod(key):
         return str(key.__qualname__)
     if isinstance(key, str):

@@ -58,57 +58,104 @@ class Injector:
 
     def targets(
         self, container: InjectQ, args: Sequence[Any], given: Mapping[str, Any]
-    ) -> list[tuple[str, Node]]:
-        """The parameters to fill for a call with ``args`` and ``given``, and their nodes."""
+    ) -> list[tuple[str | None, Node]]:
+        """The parameters to fill for a call with ``args`` and ``given``, and their nodes.
+
+        A name of ``None`` is a positional-only parameter, passed after ``args`` in order.
+        """
         params = self._read()
         passed = set(self._positional[: len(args)])
-        found: list[tuple[str, Node]] = []
+        found: list[tuple[str | None, Node]] = []
+        defaults = 0  # positional-only defaults at the end of ``found``
         for param in params:
-            if param.name in passed or param.name in given or param.positional_only:
+            if param.name in passed:
                 continue
-            if param.key is None and not param.has_default:
-                continue  # not ours to fill: the call itself reports it
-            try:
-                node = container._param_node(param, self._fn, [self._fn])
-            except DependencyNotFoundError as exc:
-                if exc.key != param.key:
-                    raise
-                raise InjectionError(
-                    f"cannot fill parameter {param.name!r} of {describe_key(self._fn)}:"
-                    f" nothing provides {describe_key(param.key)}",
-                    key=param.key,
-                    chain=exc.chain,
-                    fix=f"bind {describe_key(param.key)} in the active container, or pass"
-                    f" {param.name}=...",
-                ) from None
+            if param.positional_only:
+                node = self._node(container, param)
+                if node is not None:
+                    found.append((None, node))
+                    defaults = 0
+                else:  # it keeps its default; passed on only if a later one is filled
+                    found.append((None, constant(param.name, param.default)))
+                    defaults += 1
+                continue
+            if defaults:
+                del found[-defaults:]
+                defaults = 0
+            if param.name in given:
+                continue
+            node = self._node(container, param)
             if node is not None:
                 found.append((param.name, node))
-            elif param.explicit:
-                raise InjectionError(
-                    f"cannot fill parameter {param.name!r} of {describe_key(self._fn)}:"
-                    f" nothing provides {describe_key(param.key)}",
-                    key=param.key,
-                    fix=f"bind {describe_key(param.key)} in the active container, or pass"
-                    f" {param.name}=...",
-                )
-            elif not param.has_default:  # optional without a default
-                found.append((param.name, _NONE))
+        if defaults:
+            del found[-defaults:]
         return found
+
+    def _node(self, container: InjectQ, param: Param) -> Node | None:
+        """The node that fills ``param``, or ``None`` when the call keeps its own."""
+        if param.key is None and not param.has_default:
+            raise InjectionError(
+                f"cannot fill parameter {param.name!r} of {describe_key(self._fn)}:"
+                " it has no type hint and was not passed",
+                key=self._fn,
+                fix=f"annotate it with the type to inject, or pass {param.name}=...",
+            )
+        try:
+            node = container._param_node(param, self._fn, [self._fn])
+        except DependencyNotFoundError as exc:
+            if exc.key != param.key:
+                raise
+            raise InjectionError(
+                f"cannot fill parameter {param.name!r} of {describe_key(self._fn)}:"
+                f" nothing provides {describe_key(param.key)}",
+                key=param.key,
+                chain=exc.chain,
+                fix=f"bind {describe_key(param.key)} in the active container, or pass"
+                f" {param.name}=...",
+            ) from None
+        if node is not None:
+            return node
+        if param.explicit:
+            raise InjectionError(
+                f"cannot fill parameter {param.name!r} of {describe_key(self._fn)}:"
+                f" nothing provides {describe_key(param.key)}",
+                key=param.key,
+                fix=f"bind {describe_key(param.key)} in the active container, or pass"
+                f" {param.name}=...",
+            )
+        if not param.has_default:  # optional without a default
+            return _NONE
+        return None
 
     def fill(
         self, container: InjectQ, args: Sequence[Any], given: Mapping[str, Any]
-    ) -> dict[str, Any]:
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """The positional arguments to pass after ``args``, and the keyword ones."""
         frame = container._scope_var.get()
-        return {name: node.top(frame) for name, node in self.targets(container, args, given)}
+        positional: list[Any] = []
+        keywords: dict[str, Any] = {}
+        for name, node in self.targets(container, args, given):
+            value = node.top(frame)
+            if name is None:
+                positional.append(value)
+            else:
+                keywords[name] = value
+        return positional, keywords
 
     async def afill(
         self, container: InjectQ, args: Sequence[Any], given: Mapping[str, Any]
-    ) -> dict[str, Any]:
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """``fill``, awaiting what must be awaited."""
         frame = container._scope_var.get()
-        filled: dict[str, Any] = {}
+        positional: list[Any] = []
+        keywords: dict[str, Any] = {}
         for name, node in self.targets(container, args, given):
-            filled[name] = node.top(frame) if node.atop is None else await node.atop(frame)
-        return filled
+            value = node.top(frame) if node.atop is None else await node.atop(frame)
+            if name is None:
+                positional.append(value)
+            else:
+                keywords[name] = value
+        return positional, keywords
 
 
 _INJECTORS: WeakKeyDictionary[Any, Injector] = WeakKeyDictionary()
@@ -133,16 +180,18 @@ def inject(fn: Any = None, /, *, container: InjectQ | None = None) -> Any:
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 active = container or InjectQ.get_instance()
-                kwargs.update(await injector.afill(active, args, kwargs))
-                return await func(*args, **kwargs)
+                extra, filled = await injector.afill(active, args, kwargs)
+                kwargs.update(filled)
+                return await func(*args, *extra, **kwargs)
 
             return async_wrapper
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             active = container or InjectQ.get_instance()
-            kwargs.update(injector.fill(active, args, kwargs))
-            return func(*args, **kwargs)
+            extra, filled = injector.fill(active, args, kwargs)
+            kwargs.update(filled)
+            return func(*args, *extra, **kwargs)
 
         return wrapper
 

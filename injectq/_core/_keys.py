@@ -7,6 +7,8 @@ import types
 import typing
 from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin
 
+from ._errors import BindingError, describe_key
+
 if TYPE_CHECKING:
     from collections.abc import Hashable
 
@@ -19,6 +21,7 @@ __all__ = [
     "Scope",
     "ScopeId",
     "normalize_key",
+    "unhashable_key",
 ]
 
 
@@ -53,8 +56,6 @@ class InjectMarker:
         self.key = normalize_key(key)
 
     def __repr__(self) -> str:
-        from ._errors import describe_key
-
         return f"Inject[{describe_key(self.key)}]"
 
 
@@ -107,7 +108,8 @@ def normalize_key(key: Any) -> Hashable:
     """The canonical form of a key.
 
     ``Annotated[T, "name"]`` keeps its first string as the name; any other
-    ``Annotated`` metadata is dropped, leaving ``T``.
+    ``Annotated`` metadata is dropped, leaving ``T``.  A key that cannot be
+    hashed (a list, a dict, ...) can never be looked up: ``BindingError``.
     """
     if get_origin(key) is Annotated:
         inner, *metadata = get_args(key)
@@ -115,7 +117,19 @@ def normalize_key(key: Any) -> Hashable:
             if isinstance(item, str):
                 return typing.cast("Hashable", Annotated[inner, item])
         return normalize_key(inner)
+    try:
+        hash(key)
+    except TypeError:
+        raise unhashable_key(key) from None
     return typing.cast("Hashable", key)
+
+
+def unhashable_key(key: object) -> BindingError:
+    """The error for a key that cannot be hashed, so cannot be bound or looked up."""
+    return BindingError(
+        f"{type(key).__name__} {describe_key(key)[:60]} cannot be a key: keys must be hashable",
+        fix="use a class, a string, or Annotated[T, 'name'] as the key",
+    )
 
 
 def split_optional(annotation: Any) -> tuple[Any, bool]:

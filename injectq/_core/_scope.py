@@ -35,6 +35,7 @@ from ._finalize import (
     record_needs_await,
     run_sync,
 )
+from ._keys import unhashable_key
 from ._managers import ScopeManager, calling_manager
 from ._plan import missing_prereqs
 
@@ -515,7 +516,12 @@ class ScopeHandle(Frame):
         if self._state != _ACTIVE:
             raise self._inactive(f"get({describe_key(key)})")
         container = self._container
-        node = container._plans.get(key) or container._plan(key)
+        try:
+            node = container._plans.get(key)
+        except TypeError:  # an unhashable key
+            raise unhashable_key(key) from None
+        if node is None:
+            node = container._plan(key)
         return node.top(self)
 
     @overload
@@ -527,7 +533,12 @@ class ScopeHandle(Frame):
         if self._state != _ACTIVE:
             raise self._inactive(f"aget({describe_key(key)})")
         container = self._container
-        node = container._plans.get(key) or container._plan(key)
+        try:
+            node = container._plans.get(key)
+        except TypeError:  # an unhashable key
+            raise unhashable_key(key) from None
+        if node is None:
+            node = container._plan(key)
         if node.atop is None:
             return node.top(self)
         if concurrent:

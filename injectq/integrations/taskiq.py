@@ -36,7 +36,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
 
 from .._core._errors import BindingError, InjectionError, ScopeError, describe_key
 from .._core._keys import RESERVED_SCOPES, normalize_key
-from .._core._scope import ScopeHandle
+from .._core._scope import ScopeHandle  # noqa: TC001 - taskiq reads _Provide's hints at run time
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterable, Mapping
@@ -107,22 +107,27 @@ class _Setup:
         if raw is None or not self.carry:
             return []
         try:
-            pairs = json.loads(raw)
-            if not isinstance(pairs, list) or not all(
+            pairs: Any = json.loads(raw)
+        except (TypeError, ValueError):
+            pairs = None
+        found: list[tuple[str, Any]] = []
+        items: list[Any] = pairs if isinstance(pairs, list) else [None]  # pyright: ignore[reportUnknownVariableType]
+        for pair in items:
+            if not (
                 isinstance(pair, list)
                 and len(pair) == 2  # pyright: ignore[reportUnknownArgumentType]
                 and isinstance(pair[0], str)
                 and isinstance(pair[1], _CARRIED_ID_TYPES)
-                for pair in pairs  # pyright: ignore[reportUnknownVariableType]
             ):
-                raise ValueError(raw)
-        except (TypeError, ValueError):
-            raise ScopeError(
-                f"the task's {SCOPES_LABEL!r} label is not a JSON list of [scope name, id]"
-                f" pairs: {raw!r}",
-                fix="leave this label to setup_taskiq(..., carry_scopes=...); do not set it by hand",
-            ) from None
-        return [(name, scope_id) for name, scope_id in pairs if name in self.carry]
+                raise ScopeError(
+                    f"the task's {SCOPES_LABEL!r} label is not a JSON list of [scope name, id]"
+                    f" pairs: {raw!r}",
+                    fix="leave this label to setup_taskiq(..., carry_scopes=...); do not set it by hand",
+                )
+            name: str = pair[0]
+            if name in self.carry:
+                found.append((name, pair[1]))
+        return found
 
     async def close(self, state: TaskiqState) -> None:
         await self.container.aclose()
@@ -200,9 +205,7 @@ class _Provide:
     def __repr__(self) -> str:
         return f"InjectTask[{describe_key(self.key)}]"
 
-    async def __call__(
-        self, scope: Annotated[ScopeHandle, TaskiqDepends(_task_scope)]
-    ) -> Any:
+    async def __call__(self, scope: Annotated[ScopeHandle, TaskiqDepends(_task_scope)]) -> Any:
         return await scope.aget(self.key)
 
 
@@ -212,7 +215,7 @@ if TYPE_CHECKING:
     # too (pyright does not let a type alias be called).
     InjectTask = Annotated[T, "injectq.taskiq"]
 
-    def InjectTaskiq(key: Any, /) -> Any: ...  # noqa: N802 - a marker, named as users know it
+    def InjectTaskiq(key: Any, /) -> Any: ...
 
 else:
 

@@ -26,7 +26,14 @@ pytest.importorskip("taskiq", reason='needs the taskiq extra: pip install "injec
 
 from taskiq import Context, InMemoryBroker, SimpleRetryMiddleware, TaskiqDepends
 
-from injectq import BindingError, FinalizationError, InjectionError, InjectQ, ScopeError, TenantScopeManager
+from injectq import (
+    BindingError,
+    FinalizationError,
+    InjectionError,
+    InjectQ,
+    ScopeError,
+    TenantScopeManager,
+)
 from injectq.integrations.taskiq import SCOPES_LABEL, InjectTask, InjectTaskiq, setup_taskiq
 
 pytestmark = pytest.mark.anyio
@@ -211,6 +218,17 @@ async def test_the_three_spellings_inject_from_the_same_scope(
         return [a.serial, b.serial, c.serial]
 
     assert (await result_of(await job.kiq())).return_value == [1, 1, 1]
+    assert events.closed == [1]
+
+
+async def test_the_marker_as_a_default_injects_too(broker: InMemoryBroker, events: Events) -> None:
+    """`param: T = InjectTaskiq(T)` is filled like the Annotated forms, and kiq() does not need it."""
+
+    @broker.task
+    async def job(n: int, resource: Resource = InjectTaskiq(Resource)) -> list[int]:
+        return [n, resource.serial]
+
+    assert (await result_of(await job.kiq(7))).return_value == [7, 1]
     assert events.closed == [1]
 
 
@@ -411,7 +429,7 @@ async def test_a_scope_id_that_cannot_travel_is_refused_at_send(
     async def job() -> None: ...
 
     async with container.scope("tenant", ("not", "a", "scalar")):
-        with pytest.raises(ScopeError, match="'tenant' scope.*tuple"):
+        with pytest.raises(ScopeError, match=r"'tenant' scope.*tuple"):
             await job.kiq()
 
 

@@ -206,6 +206,8 @@ class _Provide:
         return f"InjectTask[{describe_key(self.key)}]"
 
     async def __call__(self, scope: Annotated[ScopeHandle, TaskiqDepends(_task_scope)]) -> Any:
+        if self.key is ScopeHandle:  # the execution's own scope handle
+            return scope
         return await scope.aget(self.key)
 
 
@@ -223,7 +225,8 @@ else:
         """A task parameter filled from the container: ``svc: InjectTask[Service]``.
 
         ``InjectTask[T]`` is ``Annotated[T, InjectTask(T)]``; ``InjectTaskiq`` is
-        the same marker under the name InjectQ users know.
+        the same marker under the name InjectQ users know.  ``InjectTask[ScopeHandle]``
+        is the execution's request scope itself.
         """
 
         def __init__(self, key: Hashable) -> None:

@@ -32,6 +32,7 @@ from injectq import (
     InjectionError,
     InjectQ,
     ScopeError,
+    ScopeHandle,
     TenantScopeManager,
 )
 from injectq.integrations.taskiq import SCOPES_LABEL, InjectTask, InjectTaskiq, setup_taskiq
@@ -229,6 +230,25 @@ async def test_the_marker_as_a_default_injects_too(broker: InMemoryBroker, event
         return [n, resource.serial]
 
     assert (await result_of(await job.kiq(7))).return_value == [7, 1]
+    assert events.closed == [1]
+
+
+async def test_a_task_can_ask_for_its_scope_handle(broker: InMemoryBroker, events: Events) -> None:
+    """InjectTask[ScopeHandle] is the execution's scope: tasks started on it finish before its teardown."""
+    order: list[str] = []
+
+    @broker.task
+    async def job(scope: InjectTask[ScopeHandle], resource: InjectTask[Resource]) -> None:
+        assert await scope.aget(Resource) is resource
+
+        async def side_work() -> None:
+            await anyio.lowlevel.checkpoint()
+            order.append(f"side work with {resource.serial}, closed so far: {events.closed}")
+
+        scope.start_soon(side_work)
+
+    await result_of(await job.kiq())
+    assert order == ["side work with 1, closed so far: []"]
     assert events.closed == [1]
 
 

@@ -36,7 +36,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
 
 from .._core._errors import BindingError, InjectionError, ScopeError, describe_key
 from .._core._keys import RESERVED_SCOPES, normalize_key
-from .._core._scope import ScopeHandle  # noqa: TC001 - taskiq reads _Provide's hints at run time
+from .._core._scope import ScopeHandle
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterable, Mapping

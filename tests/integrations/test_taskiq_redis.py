@@ -286,3 +286,42 @@ def test_stopping_the_workers_finalizes_their_singletons(run: Run) -> None:
     assert built  # some worker built one
     assert closed == built
     assert not [e for e in run.events if e[0] == "singleton-closed"]  # not before the stop
+
+
+def test_the_docs_worker_example_runs_as_documented(redis_url: str, tmp_path: Path) -> None:
+    """docs/examples/taskiq_worker.py: its workers answer the tickets it sends, and close their mailers on stop."""
+    examples = HERE.parent.parent / "docs" / "examples"
+    env = {**os.environ, "PYTHONPATH": str(examples), "REDIS_URL": redis_url}
+    log_path = tmp_path / "workers.log"
+    with open(log_path, "wb") as log:
+        workers = subprocess.Popen(
+            [sys.executable, "-m", "taskiq", "worker", "taskiq_worker:broker", "--workers", "2"],
+            cwd=examples,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        sender = subprocess.run(
+            [sys.executable, "taskiq_worker.py"],
+            cwd=examples,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=RUN_WAIT,
+            check=False,
+        )
+    finally:
+        exit_code = stop(workers)
+    worker_output = log_path.read_text(encoding="utf-8", errors="replace")
+
+    assert sender.returncode == 0, sender.stderr
+    lines = sender.stdout.splitlines()
+    assert [line.split(" answered")[0] for line in lines] == [f"ticket {n}" for n in range(1, 5)]
+    assert exit_code == 0, worker_output
+    delivered = [
+        int(line.split("after ")[1].split()[0])
+        for line in worker_output.splitlines()
+        if "mailer closed after" in line
+    ]
+    assert sum(delivered) == 4, worker_output

@@ -287,31 +287,33 @@ async def test_a_task_cancelled_by_its_timeout_finalizes_its_scope(
     assert events.opened == events.closed == [1]
 
 
-async def test_a_retried_task_gets_a_fresh_scope_for_each_attempt(
+async def test_a_retried_task_gets_a_fresh_scope_for_each_attempt_in_the_same_tenant(
     container: InjectQ, events: Events
 ) -> None:
-    """With taskiq's retry middleware each attempt runs in a new scope, and each is finalized."""
+    """With taskiq's retry middleware each attempt runs in a new scope, inside the carried tenant, and each is finalized."""
     broker = InMemoryBroker().with_middlewares(SimpleRetryMiddleware(default_retry_count=3))
-    setup_taskiq(container, broker)
-    attempts: list[int] = []
+    setup_taskiq(container, broker, carry_scopes=["tenant"])
+    attempts: list[tuple[int, str]] = []
 
     @broker.task(retry_on_error=True)
-    async def flaky(resource: InjectTask[Resource]) -> int:
-        attempts.append(resource.serial)
+    async def flaky(resource: InjectTask[Resource], config: InjectTask[TenantConfig]) -> int:
+        attempts.append((resource.serial, config.tenant_id))
         if len(attempts) < 3:
             raise ConnectionError("try again")
         return resource.serial
 
     await broker.startup()
     try:
-        result = await result_of(await flaky.kiq())
+        async with container.scope("tenant", "acme"):
+            task = await flaky.kiq()
+        result = await result_of(task)
     finally:
         with anyio.fail_after(WAIT):
             await broker.wait_all()
             await broker.shutdown()
 
     assert not result.is_err
-    assert attempts == [1, 2, 3]
+    assert attempts == [(1, "acme"), (2, "acme"), (3, "acme")]
     assert result.return_value == 3
     assert events.opened == events.closed == [1, 2, 3]
 
@@ -365,6 +367,66 @@ async def test_a_task_sent_inside_a_tenant_scope_runs_inside_that_tenant(
     values = [(await result_of(t)).return_value for t in (first, second, third)]
     assert [v[0] for v in values] == ["acme", "acme", "globex"]
     assert values[0][1] == values[1][1] != values[2][1]
+
+
+async def test_a_task_sent_from_a_task_carries_the_tenant_on(
+    broker: InMemoryBroker, container: InjectQ
+) -> None:
+    """A task that sends another from inside its carried tenant passes the tenant along."""
+    tenants: list[str] = []
+    done = anyio.Event()
+
+    @broker.task
+    async def child(config: InjectTask[TenantConfig]) -> None:
+        tenants.append(config.tenant_id)
+        done.set()
+
+    @broker.task
+    async def parent(config: InjectTask[TenantConfig]) -> None:
+        tenants.append(config.tenant_id)
+        await child.kiq()
+
+    async with container.scope("tenant", "acme"):
+        await parent.kiq()
+    with anyio.fail_after(WAIT):
+        await done.wait()
+
+    assert tenants == ["acme", "acme"]
+
+
+async def test_a_carried_scope_the_worker_has_not_registered_fails_the_task(
+    container: InjectQ,
+) -> None:
+    """A carried scope name the worker's container does not know fails the task with a ScopeError listing the known ones."""
+    broker = InMemoryBroker()
+    setup_taskiq(container, broker, carry_scopes=["region"])
+
+    @broker.task
+    async def job(resource: InjectTask[Resource]) -> None: ...
+
+    await broker.startup()
+    try:
+        task = await job.kicker().with_labels(**{SCOPES_LABEL: '[["region", "eu"]]'}).kiq()
+        result = await result_of(task)
+    finally:
+        with anyio.fail_after(WAIT):
+            await broker.wait_all()
+            await broker.shutdown()
+
+    assert isinstance(result.error, ScopeError)
+    assert "region" in str(result.error)
+    assert "tenant" in str(result.error)
+
+
+async def test_a_named_key_is_injected(broker: InMemoryBroker, container: InjectQ) -> None:
+    """InjectTask[Annotated[T, "name"]] resolves the named binding."""
+    container.bind_instance(Annotated[str, "greeting"], "hello")
+
+    @broker.task
+    async def job(greeting: InjectTask[Annotated[str, "greeting"]]) -> str:
+        return greeting
+
+    assert (await result_of(await job.kiq())).return_value == "hello"
 
 
 async def test_a_task_sent_outside_any_tenant_has_no_tenant_scope(

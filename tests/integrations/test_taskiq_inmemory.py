@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
 import anyio
+import anyio.abc
 import pytest
 
 pytest.importorskip("taskiq", reason='needs the taskiq extra: pip install "injectq[taskiq]"')
@@ -253,6 +254,32 @@ async def test_a_task_can_ask_for_its_scope_handle(broker: InMemoryBroker, event
 
     await result_of(await job.kiq())
     assert order == ["side work with 1, closed so far: []"]
+    assert events.closed == [1]
+
+
+async def test_a_failed_task_cancels_the_work_it_started_on_its_scope(
+    broker: InMemoryBroker, events: Events
+) -> None:
+    """When the body raises, tasks it started on its scope are cancelled before the teardown."""
+    order: list[str] = []
+    never = anyio.Event()
+
+    @broker.task
+    async def job(scope: InjectTask[ScopeHandle], resource: InjectTask[Resource]) -> None:
+        async def side_work(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+            try:
+                task_status.started()
+                await never.wait()
+            finally:
+                order.append(f"side work cancelled, closed so far: {events.closed}")
+
+        await scope.start(side_work)
+        raise LookupError("no such ticket")
+
+    result = await result_of(await job.kiq())
+
+    assert isinstance(result.error, LookupError)
+    assert order == ["side work cancelled, closed so far: []"]
     assert events.closed == [1]
 
 

@@ -19,10 +19,12 @@ runs inside that tenant's scope on the worker.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 
 import anyio
+from taskiq import TaskiqEvents, TaskiqState
 from taskiq_redis import ListQueueBroker, RedisAsyncResultBackend
 
 from injectq import InjectQ, TenantScopeManager
@@ -71,8 +73,27 @@ container.bind_factory(Outbox, outbox, scope="scoped")
 container.register_scope_manager("tenant", TenantScopeManager())
 container.bind(Branding, scope="tenant")
 
-broker = ListQueueBroker(REDIS_URL).with_result_backend(RedisAsyncResultBackend(REDIS_URL))
+# socket_timeout=None: the broker waits for messages with a BRPOP that blocks until one
+# comes; with redis-py's default read timeout (5 s) an idle worker would stop.
+broker = ListQueueBroker(REDIS_URL, socket_timeout=None).with_result_backend(
+    RedisAsyncResultBackend(REDIS_URL)
+)
 setup_taskiq(container, broker, carry_scopes=["tenant"])
+
+# taskiq's worker learns of Ctrl+C / SIGTERM from a plain signal handler, which
+# does not wake an idle event loop: waiting on a BRPOP that never returns, the
+# worker would not notice.  A short tick wakes the loop so it stops promptly.
+_tickers: set[asyncio.Task[None]] = set()
+
+
+async def _tick() -> None:
+    while True:  # noqa: ASYNC110 - the point is to wake the loop, not to wait for an event
+        await asyncio.sleep(0.2)
+
+
+@broker.on_event(TaskiqEvents.WORKER_STARTUP)
+async def keep_worker_responsive(state: TaskiqState) -> None:
+    _tickers.add(asyncio.get_running_loop().create_task(_tick()))
 
 
 @broker.task

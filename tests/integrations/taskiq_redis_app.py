@@ -16,6 +16,7 @@ whole, so the worker processes can share it):
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -68,6 +69,14 @@ class TenantConfig:
         self.tenant_id = tenant_id
 
 
+tickers: set[asyncio.Task[None]] = set()
+
+
+async def tick() -> None:
+    while True:  # noqa: ASYNC110 - the point is to wake the loop, not to wait for an event
+        await asyncio.sleep(0.2)
+
+
 def build(redis_url: str, events_path: str) -> tuple[InjectQ, AsyncBroker, dict[str, Any]]:
     """The container, the broker and the tasks, the same on both sides."""
     log = EventLog(events_path)
@@ -87,13 +96,18 @@ def build(redis_url: str, events_path: str) -> tuple[InjectQ, AsyncBroker, dict[
     container.register_scope_manager("tenant", TenantScopeManager())
     container.bind(TenantConfig, scope="tenant")
 
-    broker = ListQueueBroker(redis_url, queue_name=QUEUE).with_result_backend(
+    # socket_timeout=None: the broker waits for messages with a BRPOP that blocks until
+    # one comes, and redis-py's default 5 s read timeout would end an idle worker.
+    broker = ListQueueBroker(redis_url, queue_name=QUEUE, socket_timeout=None).with_result_backend(
         RedisAsyncResultBackend(redis_url)
     )
     setup_taskiq(container, broker, carry_scopes=["tenant"])
 
     async def started(state: TaskiqState) -> None:
         log.write("started", os.getpid())
+        # taskiq's worker learns of SIGINT/SIGTERM from a plain signal handler, which
+        # does not wake an idle event loop blocked on BRPOP: a tick wakes it.
+        tickers.add(asyncio.get_running_loop().create_task(tick()))
 
     broker.add_event_handler(TaskiqEvents.WORKER_STARTUP, started)
 

@@ -16,6 +16,7 @@ asyncio only, like taskiq itself (its receiver and CLI worker are asyncio code).
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import shutil
 import signal
@@ -52,14 +53,23 @@ def free_port() -> int:
 
 
 def stop(process: subprocess.Popen[bytes]) -> int:
-    """SIGTERM, then SIGKILL if it has not exited in time; its exit code."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            return process.wait(STOP_WAIT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    return process.wait(STOP_WAIT)
+    """SIGTERM, then SIGKILL if it has not exited in time; its exit code.
+
+    Each process is started in a session (and process group) of its own, so the
+    SIGKILL and the final sweep reach the worker processes it started as well:
+    nothing is left running, whatever happened.
+    """
+    try:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                return process.wait(STOP_WAIT)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        return process.wait(STOP_WAIT)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def wait_until(condition: Any, what: str, timeout: float, process: subprocess.Popen[bytes]) -> None:
@@ -102,6 +112,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         client = redis.Redis(host="127.0.0.1", port=port)
@@ -187,6 +198,7 @@ def run(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Run:
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         started = lambda: sum(e[0] == "started" for e in read_events(events_path)) == 2  # noqa: E731
@@ -300,6 +312,7 @@ def test_the_docs_worker_example_runs_as_documented(redis_url: str, tmp_path: Pa
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         sender = subprocess.run(

@@ -681,3 +681,9 @@ def test_importing_without_taskiq_names_the_extra(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delitem(sys.modules, "injectq.integrations.taskiq")
     with pytest.raises(ImportError, match=r'pip install "injectq\[taskiq\]"'):
         importlib.import_module("injectq.integrations.taskiq")
+
+
+def test_the_marker_reads_as_written() -> None:
+    """A marker shows the key it injects, as InjectTask[T] (what error messages and debuggers print)."""
+    assert repr(InjectTask(Resource)) == "InjectTask[Resource]"
+    assert repr(InjectTaskiq(Annotated[str, "greeting"])) == "InjectTask[Annotated[str, 'greeting']]"

@@ -686,4 +686,6 @@ def test_importing_without_taskiq_names_the_extra(monkeypatch: pytest.MonkeyPatc
 def test_the_marker_reads_as_written() -> None:
     """A marker shows the key it injects, as InjectTask[T] (what error messages and debuggers print)."""
     assert repr(InjectTask(Resource)) == "InjectTask[Resource]"
-    assert repr(InjectTaskiq(Annotated[str, "greeting"])) == "InjectTask[Annotated[str, 'greeting']]"
+    assert (
+        repr(InjectTaskiq(Annotated[str, "greeting"])) == "InjectTask[Annotated[str, 'greeting']]"
+    )

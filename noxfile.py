@@ -65,12 +65,30 @@ _let_pyenv_find(PYTHONS)
 # The frameworks and servers of tests/integrations/ (FastAPI 0.163 needs Python 3.11+:
 # on 3.10 those tests skip themselves).
 INTEGRATIONS = ("-r", "requirements/integrations.txt")
+# taskiq, taskiq-redis and redis for tests/integrations/test_taskiq_*.py
+TASKIQ = ("-r", "requirements/taskiq.txt")
 
 LINT_PATHS = ("injectq", "tests", "tests_pytest_asyncio", "docs", "benchmarks", "noxfile.py")
 
 
 def _install(session: nox.Session, *args: str) -> None:
     session.install(*args, "-c", CONSTRAINTS)
+
+
+def _ensure_redis_server(session: nox.Session) -> None:
+    """Install Debian's redis-server where it is missing: the Taskiq tests run real workers on it.
+
+    Where apt-get is missing or we are not root, the tests that need it are skipped
+    with a message saying so.
+    """
+    if shutil.which("redis-server") is not None:
+        return
+    if shutil.which("apt-get") is None or getattr(os, "geteuid", lambda: -1)() != 0:
+        session.warn("no redis-server and no way to install it here: the Redis tests will skip")
+        return
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=env)
+    session.run("apt-get", "install", "-y", "-qq", "redis-server", external=True, env=env)
 
 
 @nox.session(python=PYTHONS)
@@ -81,7 +99,8 @@ def tests(session: nox.Session) -> None:
     every version (version-specific lines are excluded from coverage anyway), and
     measuring it doubles a run's time.
     """
-    _install(session, "-e", ".[trio]", "-r", "requirements/tests.txt", *INTEGRATIONS)
+    _install(session, "-e", ".[trio,taskiq]", "-r", "requirements/tests.txt", *INTEGRATIONS, *TASKIQ)
+    _ensure_redis_server(session)
     if session.python != COVERAGE_PYTHON:
         # No special case for pytest's exit code 5: a run that collects no test fails.
         session.run("pytest", *session.posargs)
@@ -124,7 +143,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typing(session: nox.Session) -> None:
     """mypy --strict and pyright strict over injectq/ and tests/typing/."""
-    _install(session, "-e", ".[trio]", "-r", "requirements/typing.txt", *INTEGRATIONS)
+    _install(session, "-e", ".[trio,taskiq]", "-r", "requirements/typing.txt", *INTEGRATIONS)
     session.run("mypy", *session.posargs)
     session.run(
         "pyright",

@@ -2,7 +2,8 @@
 
 - ``injectq.integrations.asgi``: the pure ASGI middleware (no framework needed);
 - ``injectq.integrations.starlette``: ``pip install "injectq[starlette]"``;
-- ``injectq.integrations.fastapi``: ``pip install "injectq[fastapi]"``.
+- ``injectq.integrations.fastapi``: ``pip install "injectq[fastapi]"``;
+- ``injectq.integrations.taskiq``: ``pip install "injectq[taskiq]"``.
 
 Importing an integration whose framework is not installed raises
 :class:`MissingExtraError` (an :class:`~injectq.InjectQError` and an

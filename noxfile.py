@@ -99,7 +99,9 @@ def tests(session: nox.Session) -> None:
     every version (version-specific lines are excluded from coverage anyway), and
     measuring it doubles a run's time.
     """
-    _install(session, "-e", ".[trio,taskiq]", "-r", "requirements/tests.txt", *INTEGRATIONS, *TASKIQ)
+    _install(
+        session, "-e", ".[trio,taskiq]", "-r", "requirements/tests.txt", *INTEGRATIONS, *TASKIQ
+    )
     _ensure_redis_server(session)
     if session.python != COVERAGE_PYTHON:
         # No special case for pytest's exit code 5: a run that collects no test fails.

@@ -1,14 +1,21 @@
 """injectq: async-first dependency injection on anyio.
 
 Layout: this module is the public façade and only re-exports.  The machinery
-lives in ``injectq._core`` along the container's pipeline -- declare:
-``_spec`` (what a provider needs), ``_keys``; compile: ``_plan`` (nodes and
-their builders), ``_codegen`` (one generated function per key); run:
-``_scope`` (scope handles), ``_finalize`` (teardown and its two drivers),
-``_registry`` (custom scopes), ``_managers`` and ``_ready`` (scope managers);
+lives in ``injectq._core`` along the container's pipeline --
+declare: ``_keys``, ``_spec`` (what a provider needs), ``_bindings`` (what a
+key is bound to, what bind time refuses);
+validate: ``_validate`` (every problem at once), ``_report``, ``_graph``;
+compile: ``_planner`` (bindings to a graph of nodes, lifetimes, cycles),
+``_plan`` (each node's builders), ``_codegen`` and ``_trace`` (one generated,
+debuggable function per key);
+run: ``_scope`` (scope handles), ``_flight`` (one build per key at a time),
+``_finalize`` (teardown and its two drivers), ``_registry`` (custom scopes),
+``_managers`` and ``_ready`` (scope managers), ``_active`` (the active
+container), ``_override`` (test overrides).
 ``_container`` ties them together; ``_inject`` holds ``@inject`` and the
-lifetime decorators, ``_modules`` the modules, ``_errors`` the exceptions.
-``injectq.scopes`` and ``injectq.testing`` are thin public topical modules.
+lifetime decorators, ``_modules`` the modules, ``_errors`` and ``_advice`` the
+exceptions and their messages.  ``injectq.scopes``, ``injectq.testing``,
+``injectq.diagnostics`` and ``injectq.integrations`` are thin public modules.
 """
 
 from types import FunctionType as _FunctionType

@@ -1,27 +1,34 @@
-"""The container: bindings in, planned nodes out, scopes and closing around them."""
+"""The container: the public face of the pipeline.
+
+Bindings in (``_bindings``), planned nodes out (``_planner``, ``_plan``,
+``_codegen``), resolution through a key's builders, scopes (``_scope``) and
+closing around them.
+"""
 
 from __future__ import annotations
 
-import builtins
 import collections
 import inspect
 import threading
-import weakref
 from collections.abc import Callable, Hashable, Iterable, Iterator, MutableMapping
-from contextvars import ContextVar, Token
-from dataclasses import dataclass
-from types import GenericAlias
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_args, get_origin, overload
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import anyio
-import typing_extensions
 
-from ._advice import abstract_error, captive_error
-from ._codegen import MISSING_CONST
+from ._active import Activation, current, register
+from ._advice import abstract_error
+from ._bindings import (
+    UNREADABLE,
+    Binding,
+    check_instance,
+    is_any,
+    is_class,
+    unbuildable,
+)
 from ._errors import (
     BaseExceptionGroup,
     BindingError,
-    CircularDependencyError,
     DependencyNotFoundError,
     InjectionError,
     ScopeError,
@@ -38,21 +45,22 @@ from ._finalize import (
     record_needs_await,
 )
 from ._flight import Flight, await_flight, finish, in_flight, wait_flight
+from ._inject import Injector
 from ._keys import (
     RESERVED_SCOPES,
     SCOPED,
     SINGLETON,
-    TRANSIENT,
     Scope,
     normalize_key,
     scope_name,
     unhashable_key,
 )
 from ._override import Override, track_container
-from ._plan import Node, compile_binding, constant, missing_prereqs, scope_id_node
+from ._plan import Node, missing_prereqs
+from ._planner import Planner
 from ._registry import ScopeRegistry
-from ._scope import Ended, Frame, ScopeHandle, entries
-from ._spec import CallKind, Param, as_declared, call_kind, read_params
+from ._scope import Ended, Frame, ScopeHandle
+from ._spec import CallKind, as_declared, call_kind
 from ._validate import validate
 
 if TYPE_CHECKING:
@@ -66,142 +74,8 @@ __all__ = ["Binding", "InjectQ"]
 
 T = TypeVar("T")
 K = TypeVar("K")
-DECLARED_SCOPE = "__injectq_scope__"
 _SELF: Any = object()
 _NO_KEY: Any = object()
-
-
-@dataclass(frozen=True)
-class Binding:
-    """What a key is bound to: an instance, or a provider with a lifetime."""
-
-    key: Hashable
-    scope: str
-    provider: Callable[..., Any] | None = None
-    instance: Any = None
-    kind: CallKind = CallKind.SYNC
-
-    @property
-    def is_instance(self) -> bool:
-        return self.provider is None
-
-
-def _is_any(obj: object) -> bool:
-    return obj is Any or obj is typing_extensions.Any
-
-
-UNREADABLE = "has no readable constructor signature"
-
-
-def _unbuildable(cls: Any, *, signature: bool = True) -> str | None:
-    """Why injectq cannot build ``cls`` from its hints (``f"{cls} {why}"``), or ``None``.
-
-    ``signature=False`` skips the signature check (a factory is called as it is).
-    """
-    if _is_any(cls):
-        return "names no class"
-    if getattr(cls, "_is_protocol", False):
-        return "is a Protocol"
-    if inspect.isabstract(cls):
-        missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
-        return f"is abstract (missing: {missing})"
-    if signature:
-        try:
-            inspect.signature(cls)
-        except (TypeError, ValueError):
-            return UNREADABLE
-    return None
-
-
-def _is_class(obj: object) -> bool:
-    """A class, not a generic alias such as ``list[int]`` (a ``type`` on Python 3.10)."""
-    return isinstance(obj, type) and not isinstance(obj, GenericAlias)
-
-
-def _auto_buildable(key: Hashable) -> bool:
-    return (
-        _is_class(key)
-        and isinstance(key, type)
-        and getattr(builtins, key.__name__, None) is not key
-        and _unbuildable(key) is None
-    )
-
-
-def _declared(key: Hashable) -> bool:
-    """Whether ``key`` is a class with a lifetime decorator (``@singleton`` ...)."""
-    return isinstance(key, type) and hasattr(key, DECLARED_SCOPE)
-
-
-def _check_instance(key: Hashable, value: Any) -> None:
-    """Refuse a value that is not an instance of its class key (where ``isinstance`` can tell)."""
-    if inspect.iscoroutine(value):
-        raise BindingError(
-            f"the value bound to {describe_key(key)} is a coroutine: it would be handed out"
-            " unawaited, and can be awaited only once",
-            key=key,
-            fix=f"await it first: bind_instance({describe_key(key)}, await make()), or let the"
-            f" container await it: bind_factory({describe_key(key)}, make, scope='singleton')",
-        )
-    target: Any = key
-    if get_origin(key) is Annotated:
-        target = get_args(key)[0]
-    if (
-        value is None  # allowed with allow_none=True, checked by the caller
-        or not _is_class(target)
-        or _is_any(target)
-        or getattr(target, "_is_protocol", False)
-    ):
-        return
-    accepted: tuple[type, ...] = (target, *_PROMOTIONS.get(target, ()))
-    try:
-        if isinstance(value, accepted):
-            return
-    except TypeError:  # a metaclass whose isinstance cannot answer
-        return
-    raise BindingError(
-        f"{describe_key(key)} bound to a {type(value).__qualname__}, which is not"
-        f" an instance of {describe_key(target)}",
-        key=key,
-        fix=f"bind an instance of {describe_key(target)}; a class to build goes to"
-        f" container.bind({describe_key(key)}, Impl), and a stand-in that only looks like"
-        f" one to bind_factory({describe_key(key)}, lambda: fake, scope='singleton')",
-    )
-
-
-# what a type checker accepts in place of these (PEP 484's numeric tower)
-_PROMOTIONS: dict[type, tuple[type, ...]] = {float: (int,), complex: (float, int)}
-
-
-#: the innermost ``container.context()`` block of this context, and when it began
-_active: ContextVar[tuple[InjectQ, int] | None] = ContextVar("injectq.active", default=None)
-#: every live container, so ``get_instance`` can see which has a scope open here
-_containers: weakref.WeakSet[InjectQ] = weakref.WeakSet()
-_containers_lock = threading.Lock()
-_default_lock = threading.Lock()
-_default: list[InjectQ] = []
-
-
-class _Activation:
-    """``container.context()``: make a container the active one for a block."""
-
-    __slots__ = ("_container", "_tokens")
-
-    def __init__(self, container: InjectQ) -> None:
-        self._container = container
-        self._tokens: list[Token[tuple[InjectQ, int] | None]] = []
-
-    def __enter__(self) -> InjectQ:
-        self._tokens.append(_active.set((self._container, next(entries))))
-        return self._container
-
-    def __exit__(self, *exc: object) -> None:
-        _active.reset(self._tokens.pop())
-
-    async def __aenter__(self) -> InjectQ:
-        return self.__enter__()
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.__exit__(*exc)
 
 
 class _Factories(MutableMapping[Hashable, Callable[..., Any]]):
@@ -238,7 +112,7 @@ class _Ready(dict[Hashable, Any]):
         return self._container._get(key)
 
 
-class InjectQ:
+class InjectQ(Planner):
     """A dependency-injection container.
 
     Bind keys (types, strings, ``Annotated[T, "name"]``) to classes,
@@ -264,8 +138,7 @@ class InjectQ:
         self._scope_var: ContextVar[Frame] = ContextVar("injectq.scope", default=self._root)
         self._scopes = ScopeRegistry(self._ours)
         self.factories: MutableMapping[Hashable, Callable[..., Any]] = _Factories(self)
-        with _containers_lock:
-            _containers.add(self)
+        register(self)
         track_container(self)  # overrides for every container reach this one too
         for module in modules or ():
             self.install_module(module)
@@ -283,25 +156,11 @@ class InjectQ:
         ``test_container()``) or scope block began last among those this
         context is inside.
         """
-        activation = _active.get()
-        chosen, began = (None, 0) if activation is None else activation
-        with _containers_lock:
-            containers = list(_containers)
-        for container in containers:
-            frame = container._scope_var.get()
-            if frame.seq > began:
-                chosen, began = container, frame.seq
-        if chosen is not None:
-            return chosen
-        if not _default:
-            with _default_lock:
-                if not _default:
-                    _default.append(cls())
-        return _default[0]
+        return current(cls)
 
-    def context(self) -> _Activation:
+    def context(self) -> Activation:
         """Make this container the active one inside a ``with`` / ``async with`` block."""
-        return _Activation(self)
+        return Activation(self)
 
     # -- declare ------------------------------------------------------------------
 
@@ -342,7 +201,7 @@ class InjectQ:
         key = normalize_key(key)
         name = self._scopes.check(scope)
         if impl is _SELF:
-            if not (_is_class(key) or _is_any(key)):
+            if not (is_class(key) or is_any(key)):
                 raise BindingError(
                     f"bind({describe_key(key)}) needs an implementation: the key is not a class",
                     key=key,
@@ -358,8 +217,8 @@ class InjectQ:
                 )
             self._set(Binding(key, SINGLETON, instance=None))
             return key
-        if _is_class(impl) or _is_any(impl):
-            why = _unbuildable(impl)
+        if is_class(impl) or is_any(impl):
+            why = unbuildable(impl)
             if why is not None:
                 if inspect.isabstract(impl):
                     raise abstract_error(key, impl)
@@ -374,7 +233,7 @@ class InjectQ:
                 )
             self._set(Binding(key, name, provider=impl, kind=CallKind.SYNC))
         else:
-            _check_instance(key, impl)
+            check_instance(key, impl)
             self._set(Binding(key, SINGLETON, instance=impl))
         return key
 
@@ -387,7 +246,7 @@ class InjectQ:
                 fix="pass allow_none=True to bind the value None on purpose",
             )
         key = normalize_key(key)
-        _check_instance(key, instance)
+        check_instance(key, instance)
         self._set(Binding(key, SINGLETON, instance=instance))
 
     def bind_factory(
@@ -402,8 +261,8 @@ class InjectQ:
             )
         key = normalize_key(key)
         why = (
-            _unbuildable(factory, signature=False)
-            if _is_any(factory) or (isinstance(factory, type) and _is_class(factory))
+            unbuildable(factory, signature=False)
+            if is_any(factory) or (isinstance(factory, type) and is_class(factory))
             else None
         )
         if why is not None:
@@ -418,7 +277,7 @@ class InjectQ:
         self._set(Binding(key, name, provider=as_declared(factory, kind), kind=kind))
 
     def __setitem__(self, key: Hashable, value: Any) -> None:
-        if isinstance(value, type) or _is_any(value):
+        if isinstance(value, type) or is_any(value):
             self.bind(key, value, scope=Scope.SINGLETON)
         else:
             self.bind_instance(key, value, allow_none=True)
@@ -462,138 +321,7 @@ class InjectQ:
         this context only, for the block (see ``injectq.testing.override_dependency``)."""
         return Override(key, value, self)
 
-    # -- plan ---------------------------------------------------------------------
-
-    def _forget_plans(self) -> None:
-        self._plans.clear()
-        self._ready.clear()
-
-    def _binding_for(self, key: Hashable) -> Binding | None:
-        binding = self._bindings.get(key)
-        if binding is None and _auto_buildable(key):
-            assert isinstance(key, type)
-            declared = getattr(key, DECLARED_SCOPE, TRANSIENT)
-            binding = Binding(key, declared, provider=key)
-        return binding
-
-    def _plan(self, key: Any) -> Node:
-        node = self._plans.get(key)
-        if node is not None:
-            return node
-        normalized = normalize_key(key)
-        with self._plan_lock:
-            node = self._compile(normalized, [])
-            self._plans[key] = node
-            if node.const is not MISSING_CONST:
-                self._ready[key] = node.const
-        return node
-
-    def _missing(
-        self, key: Hashable, path: list[Hashable], detail: str = ""
-    ) -> DependencyNotFoundError:
-        name = describe_key(key)
-        hint = f"container.bind({name}, Impl) or bind_instance / bind_factory"
-        if _is_any(key):
-            detail += "; typing.Any names no type, so nothing is ever built for it"
-            hint = (
-                "annotate the parameter with the type it needs, or give it a default"
-                " (a value for it can be bound under a name: Annotated[Any, 'name'])"
-            )
-        elif isinstance(key, type) and getattr(builtins, key.__name__, None) is key:
-            hint = (
-                f"builtins are never built automatically: bind_instance({name}, value)"
-                " or give the parameter a default"
-            )
-        elif isinstance(key, type) and (why := _unbuildable(key)) is not None:
-            detail += f"; {name} {why}, so it is never built automatically"
-            if why == UNREADABLE:
-                hint = (
-                    f"container.bind_factory({name}, make) or bind_instance({name}, value),"
-                    " or give the parameter a default"
-                )
-        return DependencyNotFoundError(
-            f"nothing is bound to {name}{detail}",
-            key=key,
-            chain=[*path, key],
-            fix=hint,
-        )
-
-    def _scope_id_of(self, param: Param) -> str | None:
-        if param.scope_id_of is not None:
-            self._scopes.check(param.scope_id_of)
-            return param.scope_id_of
-        name = param.name
-        explicitly_bound = param.key is not None and param.key in self._bindings
-        if name.endswith("_id") and name[:-3] in self._scopes.custom and not explicitly_bound:
-            return name[:-3]
-        return None
-
-    def _param_node(self, param: Param, owner: Hashable, path: list[Hashable]) -> Node | None:
-        """The node that fills ``param``, or ``None`` when it keeps its fallback.
-
-        The fallback is the parameter's default, else ``None`` for an optional one.
-        """
-        scope_of = self._scope_id_of(param)
-        if scope_of is not None:
-            return scope_id_node(scope_of)
-        key = param.key
-        if key is None:
-            if param.has_default:
-                return None
-            raise DependencyNotFoundError(
-                f"parameter {param.name!r} of {describe_key(owner)} has no type hint",
-                key=owner,
-                chain=path,
-                fix="annotate it, give it a default, or bind a factory that supplies it",
-            )
-        if param.has_default or param.optional:
-            # an explicit fallback wins over auto-building: only a binding or a declared
-            # lifetime (@singleton, ...) replaces it
-            if key in self._bindings or _declared(key):
-                return self._compile(key, path)
-            return None
-        if self._binding_for(key) is not None:
-            return self._compile(key, path)
-        raise self._missing(key, path, f" (parameter {param.name!r} of {describe_key(owner)})")
-
-    def _compile(self, key: Hashable, path: list[Hashable]) -> Node:
-        node = self._plans.get(key)
-        if node is not None:
-            return node
-        if key in path:
-            raise CircularDependencyError([*path[path.index(key) :], key])
-        binding = self._binding_for(key)
-        if binding is None:
-            raise self._missing(key, path)
-        if binding.is_instance:
-            node = constant(key, binding.instance)
-        else:
-            assert binding.provider is not None
-            node = Node(key, binding.scope)
-            inner = [*path, key]
-            deps: list[tuple[str | None, Node]] = []
-            for param in read_params(binding.provider, key):
-                dep = self._param_node(param, key, inner)
-                if dep is None:
-                    dep = constant(param.name, param.default if param.has_default else None)
-                deps.append((param.name if param.keyword_only else None, dep))
-            self._check_lifetimes(node, [d for _, d in deps], inner)
-            compile_binding(node, binding, deps, self._root, self._ready)
-        self._plans[key] = node
-        return node
-
-    def _check_lifetimes(self, node: Node, deps: list[Node], path: list[Hashable]) -> None:
-        requires: dict[str, tuple[Hashable, ...]] = {}
-        for dep in deps:
-            requires.update(dep.requires)
-        if node.scope == TRANSIENT:
-            node.requires = {name: (node.key, *chain) for name, chain in requires.items()}
-            return
-        for needed, chain in requires.items():
-            if not self._scopes.outlives(needed, node.scope):
-                raise captive_error(self._scopes, node.key, node.scope, needed, chain, path)
-        if node.scope != SINGLETON:
-            node.requires = {node.scope: (node.key,)}
+    # -- validate -------------------------------------------------------------------
 
     def validate(
         self, *, strict: bool = True, entry_points: Iterable[Callable[..., Any]] = ()
@@ -608,13 +336,6 @@ class InjectQ:
         that lists them all; with ``strict=False`` the report is returned instead.
         """
         return validate(self, strict=strict, entry_points=entry_points)
-
-    def get_dependency_graph(self) -> dict[Hashable, list[Hashable]]:
-        """Each bound key with the keys it depends on directly."""
-        graph: dict[Hashable, list[Hashable]] = {}
-        for key in list(self._bindings):
-            graph[key] = [dep.key for dep in self._plan(key).deps]
-        return graph
 
     # -- resolve --------------------------------------------------------------------
 
@@ -735,8 +456,8 @@ class InjectQ:
                 )
             target = binding.instance
         why = (
-            _unbuildable(target, signature=False)
-            if _is_any(target) or (isinstance(target, type) and _is_class(target))
+            unbuildable(target, signature=False)
+            if is_any(target) or (isinstance(target, type) and is_class(target))
             else None
         )
         if why is not None:
@@ -759,7 +480,6 @@ class InjectQ:
 
     def invoke(self, target: Any, /, **given: Any) -> Any:
         """Call a factory (or the one bound to a key): ``given`` as passed, the rest injected."""
-        from ._inject import Injector
 
         fn = self._invocable(target, given)
         args, filled = Injector.of(fn).fill(self, (), given)
@@ -767,7 +487,6 @@ class InjectQ:
 
     async def ainvoke(self, target: Any, /, **given: Any) -> Any:
         """``invoke`` with async dependencies awaited, and the result awaited when awaitable."""
-        from ._inject import Injector
 
         fn = self._invocable(target, given)
         args, filled = await Injector.of(fn).afill(self, (), given)

@@ -9,7 +9,8 @@ from weakref import WeakKeyDictionary
 
 from typing_extensions import ParamSpec
 
-from ._container import DECLARED_SCOPE, InjectQ
+from ._active import current
+from ._bindings import DECLARED_SCOPE
 from ._errors import DependencyNotFoundError, InjectionError, describe_key
 from ._keys import Scope, scope_name
 from ._plan import Node, constant
@@ -17,6 +18,8 @@ from ._spec import Param, read_params
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable, Mapping, Sequence
+
+    from ._container import InjectQ
 
 __all__ = ["Injector", "inject", "register_as", "scoped", "singleton", "transient"]
 
@@ -179,7 +182,7 @@ def inject(fn: Any = None, /, *, container: InjectQ | None = None) -> Any:
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                active = container or InjectQ.get_instance()
+                active = container or current()
                 extra, filled = await injector.afill(active, args, kwargs)
                 kwargs.update(filled)
                 return await func(*args, *extra, **kwargs)
@@ -188,7 +191,7 @@ def inject(fn: Any = None, /, *, container: InjectQ | None = None) -> Any:
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            active = container or InjectQ.get_instance()
+            active = container or current()
             extra, filled = injector.fill(active, args, kwargs)
             kwargs.update(filled)
             return func(*args, *extra, **kwargs)
@@ -200,7 +203,7 @@ def inject(fn: Any = None, /, *, container: InjectQ | None = None) -> Any:
 
 def _declare(cls: C, scope: str) -> C:
     setattr(cls, DECLARED_SCOPE, scope)
-    InjectQ.get_instance().bind(cls, cls, scope=scope)
+    current().bind(cls, cls, scope=scope)
     return cls
 
 
@@ -241,7 +244,7 @@ def register_as(key: Hashable, scope: str | Scope = Scope.SINGLETON) -> Callable
     """Class decorator: bind ``key`` to the class on the active container."""
 
     def decorate(cls: C) -> C:
-        InjectQ.get_instance().bind(key, cls, scope=scope_name(scope))
+        current().bind(key, cls, scope=scope_name(scope))
         return cls
 
     return decorate

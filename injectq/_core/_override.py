@@ -40,13 +40,15 @@ from ._finalize import (
 )
 from ._keys import SINGLETON, TRANSIENT, normalize_key
 from ._plan import Node, constant
+from ._planner import Planner
 from ._scope import _LEFT as _SCOPE_LEFT
 from ._scope import Frame
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from ._container import Binding, InjectQ
+    from ._bindings import Binding
+    from ._container import InjectQ
     from ._spec import Param
 
 __all__ = ["Override", "track_container"]
@@ -63,10 +65,8 @@ _own: weakref.WeakKeyDictionary[InjectQ, int] = weakref.WeakKeyDictionary()
 _routers: weakref.WeakKeyDictionary[InjectQ, _Router] = weakref.WeakKeyDictionary()
 
 
-def _planner() -> type[InjectQ]:
-    from ._container import InjectQ
-
-    return InjectQ
+def _planner() -> type[Planner]:
+    return Planner
 
 
 # -- switching a container between its fast path and the routed one ------------------
@@ -260,7 +260,7 @@ def _ended(frame: Frame) -> bool:
 class _Layer:
     """One override block's plans and frames in one container.
 
-    Its planning reuses the container's code (``InjectQ._compile`` and the
+    Its planning reuses the container's code (``Planner._compile`` and the
     helpers it calls, run with this object as ``self``): the attributes and
     methods below are the ones that code reads.
     """
@@ -301,7 +301,7 @@ class _Layer:
     def _binding_for(self, key: Hashable) -> Binding | None:
         overrides = self.block._overrides
         if key in overrides:
-            from ._container import Binding
+            from ._bindings import Binding
 
             return Binding(key, SINGLETON, instance=overrides[key])
         if self.base is not None:

@@ -41,7 +41,7 @@ from ._keys import SINGLETON, TRANSIENT
 from ._spec import CallKind
 
 if TYPE_CHECKING:
-    from ._container import Binding
+    from ._bindings import Binding
     from ._scope import Frame
 
 __all__ = ["MISSING", "Node", "compile_binding", "constant", "missing_prereqs", "scope_id_node"]

@@ -1,0 +1,87 @@
+"""Run: which container is the active one in a context.
+
+``InjectQ.get_instance()``, ``@inject`` and the lifetime decorators use the
+active container: the one whose ``container.context()`` (or
+``test_container()``) block or scope block began last among those this
+context is inside, else a process-wide default.  A scope block does not set a
+ContextVar of its own for this (a scope is entered per request): every block
+is numbered as it begins (``_scope.entries``), and the newest wins.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from contextvars import ContextVar, Token
+from typing import TYPE_CHECKING
+
+from ._scope import entries
+
+if TYPE_CHECKING:
+    from ._container import InjectQ
+
+__all__ = ["Activation", "current", "register"]
+
+
+#: the innermost ``container.context()`` block of this context, and when it began
+_active: ContextVar[tuple[InjectQ, int] | None] = ContextVar("injectq.active", default=None)
+#: every live container, so ``get_instance`` can see which has a scope open here
+_containers: weakref.WeakSet[InjectQ] = weakref.WeakSet()
+_containers_lock = threading.Lock()
+_default_lock = threading.Lock()
+_default: list[InjectQ] = []
+
+
+class Activation:
+    """``container.context()``: make a container the active one for a block."""
+
+    __slots__ = ("_container", "_tokens")
+
+    def __init__(self, container: InjectQ) -> None:
+        self._container = container
+        self._tokens: list[Token[tuple[InjectQ, int] | None]] = []
+
+    def __enter__(self) -> InjectQ:
+        self._tokens.append(_active.set((self._container, next(entries))))
+        return self._container
+
+    def __exit__(self, *exc: object) -> None:
+        _active.reset(self._tokens.pop())
+
+    async def __aenter__(self) -> InjectQ:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.__exit__(*exc)
+
+
+def register(container: InjectQ) -> None:
+    """Let ``current`` consider ``container`` (held weakly)."""
+    with _containers_lock:
+        _containers.add(container)
+
+
+def current(make_default: type[InjectQ] | None = None) -> InjectQ:
+    """The active container of this context, else the process-wide default.
+
+    ``make_default`` builds the default on first use (``InjectQ`` when not given).
+    """
+    activation = _active.get()
+    chosen, began = (None, 0) if activation is None else activation
+    with _containers_lock:
+        containers = list(_containers)
+    for container in containers:
+        frame = container._scope_var.get()
+        if frame.seq > began:
+            chosen, began = container, frame.seq
+    if chosen is not None:
+        return chosen
+    if not _default:
+        with _default_lock:
+            if not _default:
+                if make_default is None:
+                    from ._container import InjectQ
+
+                    make_default = InjectQ
+                _default.append(make_default())
+    return _default[0]

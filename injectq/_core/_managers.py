@@ -17,6 +17,7 @@ and serve as the default every context starts from.
 from __future__ import annotations
 
 import collections
+import threading
 import typing
 from collections.abc import Generator, Hashable, Iterable, Mapping, MutableMapping
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ _LOCALS = (
 )
 _PLAIN = "_ScopeManager__plain"  # defaults of attributes that became context-local
 _MISSING: Any = object()
+_first_use = threading.Lock()
 _OWN = "_ScopeManager__"  # the base class's own bookkeeping: not the manager's storage
 _REACH = 100_000  # at most this many objects are looked at by _held (a bound, not a depth)
 _ATOMS = (str, bytes, int, float, complex, bool, type, type(None))
@@ -114,12 +116,16 @@ class ScopeManager:
     def _set_local(self, name: str, value: Any) -> None:
         state = self.__dict__
         plain = state.get(_PLAIN)
-        if plain is None:
-            plain = state[_PLAIN] = {}
-            empty: dict[str, Any] = {}
-            state[_LOCALS] = ContextVar(f"injectq.{type(self).__name__}.current", default=empty)
-        if name not in plain:
-            plain[name] = state.pop(name, _MISSING)
+        if plain is None or name not in plain:
+            with _first_use:  # many threads may make an attribute context-local at once
+                plain = state.get(_PLAIN)
+                if plain is None:
+                    empty: dict[str, Any] = {}
+                    var = ContextVar(f"injectq.{type(self).__name__}.current", default=empty)
+                    state[_LOCALS] = var  # before _PLAIN: readers look at _PLAIN first
+                    plain = state[_PLAIN] = {}
+                if name not in plain:
+                    plain[name] = state.pop(name, _MISSING)
         if not _calling.get():  # an assignment from outside: the new default
             plain[name] = value
             return
@@ -135,8 +141,11 @@ class ScopeManager:
             if value is not _MISSING:
                 return value
         if name == "_scopes":  # a subclass that skipped __init__
-            scopes: dict[Hashable, Any] = {}
-            object.__setattr__(self, "_scopes", scopes)
+            with _first_use:
+                scopes: dict[Hashable, Any] | None = state.get("_scopes")
+                if scopes is None:
+                    scopes = {}
+                    object.__setattr__(self, "_scopes", scopes)
             return scopes
         if name == "_current_scope":
             return None

@@ -121,8 +121,10 @@ class ScopeManager:
                 plain = state.get(_PLAIN)
                 if plain is None:
                     empty: dict[str, Any] = {}
-                    var = ContextVar(f"injectq.{type(self).__name__}.current", default=empty)
-                    state[_LOCALS] = var  # before _PLAIN: readers look at _PLAIN first
+                    # _LOCALS before _PLAIN: readers look at _PLAIN first
+                    state[_LOCALS] = ContextVar(
+                        f"injectq.{type(self).__name__}.current", default=empty
+                    )
                     plain = state[_PLAIN] = {}
                 if name not in plain:
                     plain[name] = state.pop(name, _MISSING)

@@ -7,13 +7,24 @@ task parameters written ``InjectTask[T]`` (or ``Annotated[T, InjectTask(T)]``,
 How it hooks into taskiq: taskiq resolves a task's ``TaskiqDepends``
 parameters right before the task body and closes them right after it, in the
 same asyncio task, with the task's exception when it failed.  Each injected
-parameter depends on one async generator, ``_task_scope``, which taskiq runs
-once per execution (its dependency cache lives as long as one execution):
-its single ``async with`` enters the execution's scopes before the body and
-leaves them after it -- on success, failure, timeout or cancellation.  A retry
-or a requeue is a new message and so a new execution with a fresh scope.
-Nothing about a scope is written into the message except, where the user opts
-in, the names and ids of the custom scopes the task was sent from.
+parameter depends on one async context manager, ``_task_scope``, which taskiq
+enters once per execution (its dependency cache lives as long as one
+execution): its single ``async with`` enters the execution's scopes before the
+body and leaves them after it -- on success, failure, timeout or cancellation.
+A retry or a requeue is a new message and so a new execution with a fresh
+scope.  Nothing about a scope is written into the message except, where the
+user opts in, the names and ids of the custom scopes the task was sent from.
+
+Why a context manager and not a bare async generator dependency: taskiq closes
+a context manager by awaiting its ``__aexit__`` in the task (and so the
+contextvars context) that ran the body, on every Python.  A failed task's
+exception reaches a generator dependency through ``athrow(type, value, tb)``,
+deprecated since Python 3.12: where warnings are errors that call raises before
+the generator resumes, and the generator, left suspended, is closed later by
+asyncio's async-generator finalizer in a task of its own -- another context,
+where a scope cannot be left (a ``ScopeError``) and a context variable token
+cannot be reset.  ``contextlib.asynccontextmanager`` throws in the way each
+Python expects.
 """
 
 from __future__ import annotations
@@ -21,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator  # noqa: TC003 - taskiq reads _task_scope's hints at run time
+from collections.abc import AsyncGenerator  # noqa: TC003 - taskiq reads _task_scope's hints at run time
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 try:
@@ -151,11 +162,17 @@ class _CarryScopes(TaskiqMiddleware):
         return message
 
 
-async def _task_scope(context: Annotated[Context, TaskiqDepends()]) -> AsyncIterator[ScopeHandle]:
+@contextlib.asynccontextmanager
+async def _task_scope(
+    context: Annotated[Context, TaskiqDepends()],
+) -> AsyncGenerator[ScopeHandle, None]:
     """The scopes of one task execution: carried custom scopes, then a request scope.
 
-    taskiq runs this once per execution, before the task body, and closes it
-    after the body -- throwing the task's exception in when it failed.
+    taskiq enters this once per execution, before the task body, and awaits its
+    ``__aexit__`` after the body, in the same task and context -- with the
+    task's exception when it failed.  Nothing but an interruption of the
+    teardown itself (a cancellation, KeyboardInterrupt) leaves ``__aexit__``:
+    taskiq would not catch it.
     """
     setup = _Setup.of(context.broker)
     container = setup.container

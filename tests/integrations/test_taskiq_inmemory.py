@@ -16,6 +16,7 @@ import importlib
 import itertools
 import logging
 import sys
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
@@ -208,6 +209,41 @@ async def test_generator_teardown_runs_after_a_failed_task(
     # The task's error is reported once, by taskiq, as the task's failure: not again
     # as a failed teardown (by taskiq's dependency resolver or by injectq).
     assert [r.name for r in caplog.records] == ["taskiq.receiver.receiver"]
+
+
+class Probe:
+    """Request-scoped: built and finalized by a generator factory that notes its asyncio task."""
+
+
+async def test_a_failed_task_leaves_its_scope_in_its_own_task_without_a_warning(
+    broker: InMemoryBroker, container: InjectQ
+) -> None:
+    """A task that raises has its scope entered and left in the task that ran its body, before its result is stored, warning-free."""
+    tasks: list[str] = []
+
+    async def probe() -> AsyncIterator[Probe]:
+        tasks.append(f"entered in {anyio.get_current_task().id}")
+        yield Probe()
+        tasks.append(f"left in {anyio.get_current_task().id}")
+
+    container.bind_factory(Probe, probe, scope="scoped")
+
+    @broker.task
+    async def failing(probe: InjectTask[Probe]) -> None:
+        tasks.append(f"body in {anyio.get_current_task().id}")
+        raise RuntimeError("boom")
+
+    # Recorded here rather than turned into errors by the test run's settings: a
+    # warning on the way out (such as the deprecated three-argument athrow() on
+    # Python 3.12+) must not be what decides where the scope is left.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = await result_of(await failing.kiq())
+
+    assert isinstance(result.error, RuntimeError)
+    task_id = tasks[0].rsplit(" ", 1)[1]
+    assert tasks == [f"entered in {task_id}", f"body in {task_id}", f"left in {task_id}"]
+    assert [str(w.message) for w in caught] == []
 
 
 async def test_the_three_spellings_inject_from_the_same_scope(

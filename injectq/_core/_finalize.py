@@ -110,23 +110,10 @@ def finalize(
                 else:
                     continue
                 obj.close()
-                raise BindingError(
-                    f"the generator factory of {describe_key(key)} yielded more than once",
-                    key=key,
-                    fix="a factory generator yields its value exactly once; teardown follows it",
-                )
+                raise _yielded_twice(key, "generator")
             if kind == AGEN:
-                agen: AsyncGenerator[Any, None] = obj
-                try:
-                    yield agen.__anext__()
-                except StopAsyncIteration:
-                    continue
-                yield agen.aclose()
-                raise BindingError(
-                    f"the async generator factory of {describe_key(key)} yielded more than once",
-                    key=key,
-                    fix="a factory generator yields its value exactly once; teardown follows it",
-                )
+                yield _finish_agen(obj, key)
+                continue
             result = _teardown_method(obj, key, is_async)()
             if inspect.isawaitable(result):
                 yield result
@@ -220,10 +207,10 @@ def _awaited_in_async_exit(record: Record) -> bool:
 _AWAITED: dict[type, bool] = {}
 
 
-def finalize_async(
+async def finalize_async(
     records: list[Record], within: CancelScope | None = None
-) -> Coroutine[Any, Any, list[Exception]]:
-    """Finalize for an async exit (a coroutine to await), shielded when something awaits.
+) -> list[Exception]:
+    """Finalize for an async exit, shielded when something awaits; return the failures.
 
     Teardown that never awaits cannot be interrupted by a cancellation, so it runs
     unshielded (a cancel scope is not cheap, on trio above all).  The shield is
@@ -231,8 +218,61 @@ def finalize_async(
     """
     for record in records:  # a loop, not any(...): this runs at every async exit
         if record[0] == AGEN or _awaited_in_async_exit(record):
-            return drive_async(finalize(records, is_async=True), shield=True, within=within)
-    return drive_async(finalize(records, is_async=True))
+            break
+    else:
+        return await drive_async(finalize(records, is_async=True))
+    if within is None:
+        with anyio.CancelScope(shield=True):
+            return await _finalize_awaiting(records)
+    within.shield = True
+    try:
+        return await _finalize_awaiting(records)
+    finally:
+        within.shield = False
+
+
+async def _finalize_awaiting(records: list[Record]) -> list[Exception]:
+    """``finalize`` for an async exit, with async generator factories finished directly.
+
+    The same order and the same once-only as ``finalize``, which finalizes every
+    other kind of record; an async generator's teardown (the usual record of a
+    request scope) is awaited here, without a step generator to drive.
+    """
+    errors: list[Exception] = []
+    while records:
+        if records[-1][0] != AGEN:
+            await drive_async(finalize([records.pop()], is_async=True, errors=errors))
+            continue
+        _, agen, key = records.pop()
+        try:
+            try:
+                await agen.__anext__()
+            except StopAsyncIteration:
+                continue
+            await agen.aclose()
+            raise _yielded_twice(key, "async generator")
+        except Exception as exc:
+            add_note(exc, f"while finalizing {describe_key(key)}")
+            errors.append(exc)
+    return errors
+
+
+async def _finish_agen(agen: AsyncGenerator[Any, None], key: Hashable) -> None:
+    """Run an async generator factory's teardown: resume it once, and it must end."""
+    try:
+        await agen.__anext__()
+    except StopAsyncIteration:
+        return
+    await agen.aclose()
+    raise _yielded_twice(key, "async generator")
+
+
+def _yielded_twice(key: Hashable, what: str) -> BindingError:
+    return BindingError(
+        f"the {what} factory of {describe_key(key)} yielded more than once",
+        key=key,
+        fix="a factory generator yields its value exactly once; teardown follows it",
+    )
 
 
 def conclude(errors: list[Exception], block_exc: BaseException | None, what: str) -> None:

@@ -463,7 +463,17 @@ class ScopeHandle(Frame):
         # With tasks, they finish first (they may still call start_soon() while the
         # group waits for them), and the teardown gets a shielded scope of its own.
         # tests/test_scope_exit_equivalence.py holds both orders to one behaviour.
-        errors = None if self._spawned else await self._teardown(task_group.cancel_scope)
+        if self._spawned:
+            errors = None
+        elif self._manager is None:  # _teardown, written out: this runs per request
+            self._state = _LEFT
+            container = self._container
+            self.instances = container._ended_request
+            container._recently_left.append(self)
+            records = self.records
+            errors = await finalize_async(records, task_group.cancel_scope) if records else records
+        else:
+            errors = await self._teardown(task_group.cancel_scope)
         block_exc = exc
         try:
             if await task_group.__aexit__(exc_type, exc, tb):

@@ -207,10 +207,10 @@ def _awaited_in_async_exit(record: Record) -> bool:
 _AWAITED: dict[type, bool] = {}
 
 
-async def finalize_async(
+def finalize_async(
     records: list[Record], within: CancelScope | None = None
-) -> list[Exception]:
-    """Finalize for an async exit, shielded when something awaits; return the failures.
+) -> Coroutine[Any, Any, list[Exception]]:
+    """Finalize for an async exit (a coroutine to await), shielded when something awaits.
 
     Teardown that never awaits cannot be interrupted by a cancellation, so it runs
     unshielded (a cancel scope is not cheap, on trio above all).  The shield is
@@ -218,43 +218,48 @@ async def finalize_async(
     """
     for record in records:  # a loop, not any(...): this runs at every async exit
         if record[0] == AGEN or _awaited_in_async_exit(record):
-            break
-    else:
-        return await drive_async(finalize(records, is_async=True))
-    if within is None:
-        with anyio.CancelScope(shield=True):
-            return await _finalize_awaiting(records)
-    within.shield = True
-    try:
-        return await _finalize_awaiting(records)
-    finally:
-        within.shield = False
+            if within is None:
+                return _finalize_in_new_shield(records)
+            return _finalize_awaiting(records, within)
+    return drive_async(finalize(records, is_async=True))
 
 
-async def _finalize_awaiting(records: list[Record]) -> list[Exception]:
+async def _finalize_in_new_shield(records: list[Record]) -> list[Exception]:
+    with anyio.CancelScope(shield=True):
+        return await _finalize_awaiting(records, None)
+
+
+async def _finalize_awaiting(records: list[Record], shield: CancelScope | None) -> list[Exception]:
     """``finalize`` for an async exit, with async generator factories finished directly.
 
     The same order and the same once-only as ``finalize``, which finalizes every
     other kind of record; an async generator's teardown (the usual record of a
-    request scope) is awaited here, without a step generator to drive.
+    request scope) is awaited here, without a step generator to drive.  ``shield``,
+    when given, is shielded for the time being (else the caller has shielded this).
     """
-    errors: list[Exception] = []
-    while records:
-        if records[-1][0] != AGEN:
-            await drive_async(finalize([records.pop()], is_async=True, errors=errors))
-            continue
-        _, agen, key = records.pop()
-        try:
-            try:
-                await agen.__anext__()
-            except StopAsyncIteration:
+    if shield is not None:
+        shield.shield = True
+    try:
+        errors: list[Exception] = []
+        while records:
+            if records[-1][0] != AGEN:
+                await drive_async(finalize([records.pop()], is_async=True, errors=errors))
                 continue
-            await agen.aclose()
-            raise _yielded_twice(key, "async generator")
-        except Exception as exc:
-            add_note(exc, f"while finalizing {describe_key(key)}")
-            errors.append(exc)
-    return errors
+            _, agen, key = records.pop()
+            try:  # _finish_agen, written out: this runs at every request scope's exit
+                try:
+                    await agen.__anext__()
+                except StopAsyncIteration:
+                    continue
+                await agen.aclose()
+                raise _yielded_twice(key, "async generator")
+            except Exception as exc:
+                add_note(exc, f"while finalizing {describe_key(key)}")
+                errors.append(exc)
+        return errors
+    finally:
+        if shield is not None:
+            shield.shield = False
 
 
 async def _finish_agen(agen: AsyncGenerator[Any, None], key: Hashable) -> None:

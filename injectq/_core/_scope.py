@@ -20,6 +20,7 @@ from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import anyio
+from _thread import RLock as _RLock
 from typing_extensions import TypeVarTuple, Unpack
 
 from ._errors import BaseExceptionGroup, ScopeError, describe_key
@@ -236,7 +237,9 @@ class ScopeHandle(Frame):
         self.pending = None
         self.building = None
         self.records = []
-        self.lock = threading.RLock()  # its own: builds in other scopes never wait for it
+        # its own: builds in other scopes never wait for it (the C lock threading.RLock()
+        # makes, without that function's call: a scope is opened per request)
+        self.lock = _RLock()
         self._container = container
         self._manager = manager
         self._state = _NEW

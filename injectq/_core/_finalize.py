@@ -225,8 +225,10 @@ def finalize_async(
 
 
 async def _finalize_in_new_shield(records: list[Record]) -> list[Exception]:
+    errors: list[Exception] = []
     with anyio.CancelScope(shield=True):
-        return await _finalize_awaiting(records, None)
+        errors = await _finalize_awaiting(records, None)
+    return errors
 
 
 async def _finalize_awaiting(records: list[Record], shield: CancelScope | None) -> list[Exception]:

@@ -16,11 +16,11 @@ import inspect
 import itertools
 import threading
 import typing
+from _thread import RLock as _RLock
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import anyio
-from _thread import RLock as _RLock
 from typing_extensions import TypeVarTuple, Unpack
 
 from ._errors import BaseExceptionGroup, ScopeError, describe_key
@@ -57,6 +57,8 @@ _NEW, _ACTIVE, _LEFT = 0, 1, 2
 _ENTER_ONCE = (
     "a scope handle is entered once and left once: open a new one with container.scope(...)"
 )
+
+_NO_ERRORS: list[Exception] = []  # what an exit with nothing to finalize reports (never changed)
 
 #: numbers every scope entry and ``container.context()`` block in the order they
 #: begin: the active container is the one whose block in this context began last
@@ -474,7 +476,9 @@ class ScopeHandle(Frame):
             self.instances = container._ended_request
             container._recently_left.append(self)
             records = self.records
-            errors = await finalize_async(records, task_group.cancel_scope) if records else records
+            errors = (
+                await finalize_async(records, task_group.cancel_scope) if records else _NO_ERRORS
+            )
         else:
             errors = await self._teardown(task_group.cancel_scope)
         block_exc = exc

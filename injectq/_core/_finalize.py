@@ -4,6 +4,9 @@ Scope exit and container close are written once, as *step generators*: plain
 generators that ``yield`` an awaitable whenever a step must be awaited.  The
 async driver awaits each one; the sync driver runs the same steps and refuses
 (with an error naming the async call) if a step turns out to need awaiting.
+An async exit awaits async generator factories' teardown itself, in the same
+order (``finalize_async``): the usual record of a request scope, finished
+without a step generator to drive.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Scope exit and container close are written once, as *step generators*: plain
 generators that ``yield`` an awaitable whenever a step must be awaited.  The
 async driver awaits each one; the sync driver runs the same steps and refuses
 (with an error naming the async call) if a step turns out to need awaiting.
+An async exit awaits async generator factories' teardown itself, in the same
+order (``finalize_async``): the usual record of a request scope, finished
+without a step generator to drive.
 """
 
 from __future__ import annotations
@@ -110,23 +113,10 @@ def finalize(
                 else:
                     continue
                 obj.close()
-                raise BindingError(
-                    f"the generator factory of {describe_key(key)} yielded more than once",
-                    key=key,
-                    fix="a factory generator yields its value exactly once; teardown follows it",
-                )
+                raise _yielded_twice(key, "generator")
             if kind == AGEN:
-                agen: AsyncGenerator[Any, None] = obj
-                try:
-                    yield agen.__anext__()
-                except StopAsyncIteration:
-                    continue
-                yield agen.aclose()
-                raise BindingError(
-                    f"the async generator factory of {describe_key(key)} yielded more than once",
-                    key=key,
-                    fix="a factory generator yields its value exactly once; teardown follows it",
-                )
+                yield _finish_agen(obj, key)
+                continue
             result = _teardown_method(obj, key, is_async)()
             if inspect.isawaitable(result):
                 yield result
@@ -231,8 +221,68 @@ def finalize_async(
     """
     for record in records:  # a loop, not any(...): this runs at every async exit
         if record[0] == AGEN or _awaited_in_async_exit(record):
-            return drive_async(finalize(records, is_async=True), shield=True, within=within)
+            if within is None:
+                return _finalize_in_new_shield(records)
+            return _finalize_awaiting(records, within)
     return drive_async(finalize(records, is_async=True))
+
+
+async def _finalize_in_new_shield(records: list[Record]) -> list[Exception]:
+    errors: list[Exception] = []
+    with anyio.CancelScope(shield=True):
+        errors = await _finalize_awaiting(records, None)
+    return errors
+
+
+async def _finalize_awaiting(records: list[Record], shield: CancelScope | None) -> list[Exception]:
+    """``finalize`` for an async exit, with async generator factories finished directly.
+
+    The same order and the same once-only as ``finalize``, which finalizes every
+    other kind of record; an async generator's teardown (the usual record of a
+    request scope) is awaited here, without a step generator to drive.  ``shield``,
+    when given, is shielded for the time being (else the caller has shielded this).
+    """
+    if shield is not None:
+        shield.shield = True
+    try:
+        errors: list[Exception] = []
+        while records:
+            if records[-1][0] != AGEN:
+                await drive_async(finalize([records.pop()], is_async=True, errors=errors))
+                continue
+            _, agen, key = records.pop()
+            try:  # _finish_agen, written out: this runs at every request scope's exit
+                try:
+                    await agen.__anext__()
+                except StopAsyncIteration:
+                    continue
+                await agen.aclose()
+                raise _yielded_twice(key, "async generator")
+            except Exception as exc:
+                add_note(exc, f"while finalizing {describe_key(key)}")
+                errors.append(exc)
+        return errors
+    finally:
+        if shield is not None:
+            shield.shield = False
+
+
+async def _finish_agen(agen: AsyncGenerator[Any, None], key: Hashable) -> None:
+    """Run an async generator factory's teardown: resume it once, and it must end."""
+    try:
+        await agen.__anext__()
+    except StopAsyncIteration:
+        return
+    await agen.aclose()
+    raise _yielded_twice(key, "async generator")
+
+
+def _yielded_twice(key: Hashable, what: str) -> BindingError:
+    return BindingError(
+        f"the {what} factory of {describe_key(key)} yielded more than once",
+        key=key,
+        fix="a factory generator yields its value exactly once; teardown follows it",
+    )
 
 
 def conclude(errors: list[Exception], block_exc: BaseException | None, what: str) -> None:

@@ -16,6 +16,7 @@ import inspect
 import itertools
 import threading
 import typing
+from _thread import RLock as _RLock
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -57,6 +58,8 @@ _NEW, _ACTIVE, _LEFT = 0, 1, 2
 _ENTER_ONCE = (
     "a scope handle is entered once and left once: open a new one with container.scope(...)"
 )
+
+_NO_ERRORS: list[Exception] = []  # what an exit with nothing to finalize reports (never changed)
 
 #: numbers every scope entry and ``container.context()`` block in the order they
 #: begin: the active container is the one whose block in this context began last
@@ -237,7 +240,9 @@ class ScopeHandle(Frame):
         self.pending = None
         self.building = None
         self.records = []
-        self.lock = threading.RLock()  # its own: builds in other scopes never wait for it
+        # its own: builds in other scopes never wait for it (the C lock threading.RLock()
+        # makes, without that function's call: a scope is opened per request)
+        self.lock = _RLock()
         self._container = container
         self._manager = manager
         self._state = _NEW
@@ -464,7 +469,19 @@ class ScopeHandle(Frame):
         # With tasks, they finish first (they may still call start_soon() while the
         # group waits for them), and the teardown gets a shielded scope of its own.
         # tests/test_scope_exit_equivalence.py holds both orders to one behaviour.
-        errors = None if self._spawned else await self._teardown(task_group.cancel_scope)
+        if self._spawned:
+            errors = None
+        elif self._manager is None:  # _teardown, written out: this runs per request
+            self._state = _LEFT
+            container = self._container
+            self.instances = container._ended_request
+            container._recently_left.append(self)
+            records = self.records
+            errors = (
+                await finalize_async(records, task_group.cancel_scope) if records else _NO_ERRORS
+            )
+        else:
+            errors = await self._teardown(task_group.cancel_scope)
         block_exc = exc
         try:
             if await task_group.__aexit__(exc_type, exc, tb):

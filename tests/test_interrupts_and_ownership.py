@@ -232,3 +232,19 @@ async def test_a_hand_written_manager_used_from_many_tasks_finalizes_each_instan
     await container.aclose()
     assert len(made) == 1000
     assert [table for table in made if table.closed != 1] == []
+
+
+def test_the_innermost_context_or_scope_block_decides_the_active_container() -> None:
+    """Scope blocks and context() blocks of several containers nest: the innermost one wins."""
+    first, second = InjectQ(), InjectQ()
+    with first.context():
+        assert InjectQ.get_instance() is first
+        with second.scope():
+            assert InjectQ.get_instance() is second
+            with first.context():
+                assert InjectQ.get_instance() is first
+                with second.scope():
+                    assert InjectQ.get_instance() is second
+                assert InjectQ.get_instance() is first
+            assert InjectQ.get_instance() is second
+        assert InjectQ.get_instance() is first

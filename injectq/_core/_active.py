@@ -5,29 +5,35 @@ active container: the one whose ``container.context()`` (or
 ``test_container()``) block or scope block began last among those this
 context is inside, else a process-wide default.  A scope block does not set a
 ContextVar of its own for this (a scope is entered per request): every block
-is numbered as it begins (``_scope.entries``), and the newest wins.
+is numbered as it begins (``entries``), and the newest wins.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import weakref
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING
 
-from ._scope import entries
-
 if TYPE_CHECKING:
     from ._container import InjectQ
 
-__all__ = ["Activation", "current", "register"]
+__all__ = ["Activation", "current", "entries", "register"]
+
+#: numbers every scope entry and ``container.context()`` block in the order they
+#: begin: the active container is the one whose block in this context began last,
+#: without a second ContextVar to set per scope
+entries = itertools.count(1)
 
 
 #: the innermost ``container.context()`` block of this context, and when it began
 _active: ContextVar[tuple[InjectQ, int] | None] = ContextVar("injectq.active", default=None)
-#: every live container, so ``get_instance`` can see which has a scope open here
-_containers: weakref.WeakSet[InjectQ] = weakref.WeakSet()
-_containers_lock = threading.Lock()
+#: the live containers that have entered a scope (only they can have one open in a
+#: context), so ``current`` can see which has the newest one here: most programs
+#: have one; a tuple of weak references, replaced whole, so reading needs no lock
+_scoping: tuple[weakref.ref[InjectQ], ...] = ()
+_scoping_lock = threading.Lock()
 _default_lock = threading.Lock()
 _default: list[InjectQ] = []
 
@@ -56,9 +62,18 @@ class Activation:
 
 
 def register(container: InjectQ) -> None:
-    """Let ``current`` consider ``container`` (held weakly)."""
-    with _containers_lock:
-        _containers.add(container)
+    """Let ``current`` consider ``container`` (held weakly): it enters its first scope."""
+    global _scoping
+    with _scoping_lock:
+        if not container._scoping:
+            container._scoping = True
+            _scoping = (*_scoping, weakref.ref(container, _forget))
+
+
+def _forget(ref: weakref.ref[InjectQ]) -> None:
+    global _scoping
+    with _scoping_lock:
+        _scoping = tuple(r for r in _scoping if r is not ref)
 
 
 def current(make_default: type[InjectQ] | None = None) -> InjectQ:
@@ -68,12 +83,12 @@ def current(make_default: type[InjectQ] | None = None) -> InjectQ:
     """
     activation = _active.get()
     chosen, began = (None, 0) if activation is None else activation
-    with _containers_lock:
-        containers = list(_containers)
-    for container in containers:
-        frame = container._scope_var.get()
-        if frame.seq > began:
-            chosen, began = container, frame.seq
+    for ref in _scoping:
+        container = ref()
+        if container is not None:
+            seq = container._scope_var.get().seq
+            if seq > began:
+                chosen, began = container, seq
     if chosen is not None:
         return chosen
     if not _default:

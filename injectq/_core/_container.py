@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import anyio
 
-from ._active import Activation, current, register
+from ._active import Activation, current
 from ._advice import abstract_error
 from ._bindings import (
     UNREADABLE,
@@ -138,7 +138,7 @@ class InjectQ(Planner):
         self._scope_var: ContextVar[Frame] = ContextVar("injectq.scope", default=self._root)
         self._scopes = ScopeRegistry(self._ours)
         self.factories: MutableMapping[Hashable, Callable[..., Any]] = _Factories(self)
-        register(self)
+        self._scoping = False  # entered a scope yet (see _active.register)
         track_container(self)  # overrides for every container reach this one too
         for module in modules or ():
             self.install_module(module)

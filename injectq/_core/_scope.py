@@ -13,7 +13,6 @@ driven by ``__enter__``/``__exit__`` or ``__aenter__``/``__aexit__``.
 from __future__ import annotations
 
 import inspect
-import itertools
 import threading
 import typing
 from _thread import RLock as _RLock
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 import anyio
 from typing_extensions import TypeVarTuple, Unpack
 
+from ._active import entries, register
 from ._errors import BaseExceptionGroup, ScopeError, describe_key
 from ._finalize import (
     Record,
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
     from ._container import InjectQ
 
-__all__ = ["Ended", "Frame", "ScopeHandle", "SharedScope", "entries"]
+__all__ = ["Ended", "Frame", "ScopeHandle", "SharedScope"]
 
 T = TypeVar("T")
 PosArgsT = TypeVarTuple("PosArgsT")
@@ -60,11 +60,6 @@ _ENTER_ONCE = (
 )
 
 _NO_ERRORS: list[Exception] = []  # what an exit with nothing to finalize reports (never changed)
-
-#: numbers every scope entry and ``container.context()`` block in the order they
-#: begin: the active container is the one whose block in this context began last
-#: (see ``InjectQ.get_instance``), without a second ContextVar to set per scope
-entries = itertools.count(1)
 
 
 class Frame:
@@ -231,6 +226,8 @@ class ScopeHandle(Frame):
         scope_id: Hashable | None,
         manager: ScopeManager | None = None,
     ) -> None:
+        if not container._scoping:  # its first scope: get_instance() considers it from now
+            register(container)
         # Frame's fields, set here directly (a request scope is opened per request);
         # parent, is_async and the token are set on entry, the custom-scope fields
         # (_shared, _snapshot) by _open

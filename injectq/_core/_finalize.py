@@ -251,13 +251,8 @@ async def _finalize_awaiting(records: list[Record], shield: CancelScope | None) 
                 await drive_async(finalize([records.pop()], is_async=True, errors=errors))
                 continue
             _, agen, key = records.pop()
-            try:  # _finish_agen, written out: this runs at every request scope's exit
-                try:
-                    await agen.__anext__()
-                except StopAsyncIteration:
-                    continue
-                await agen.aclose()
-                raise _yielded_twice(key, "async generator")
+            try:
+                await _finish_agen(agen, key)
             except Exception as exc:
                 add_note(exc, f"while finalizing {describe_key(key)}")
                 errors.append(exc)

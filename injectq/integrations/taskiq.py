@@ -183,7 +183,7 @@ async def _task_scope(
     thrown: BaseException | None = None
     try:
         async with contextlib.AsyncExitStack() as stack:
-            stack.enter_context(container.context())
+            # (each scope block makes the container the active one: no context() needed)
             for name, scope_id in setup.carried(context.message.labels):
                 await stack.enter_async_context(container.scope(name, scope_id))
             scope = await stack.enter_async_context(container.scope())

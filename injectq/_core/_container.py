@@ -528,13 +528,6 @@ class InjectQ(Planner):
         this one), which the lifetime rules use.  Registering a name again
         replaces its manager, unless a scope of that name is entered.
         """
-        given: list[object] = [name, parent]  # typed str, but anything may come
-        if not isinstance(given[0], str) or not isinstance(given[1], (str, type(None))):
-            bad = given[0] if not isinstance(given[0], str) else given[1]
-            raise ScopeError(
-                f"scope names are strings, not {type(bad).__name__} ({bad!r:.60})",
-                fix="name custom scopes with strings: register_scope_manager('tenant', manager)",
-            )
         with self._plan_lock:
             self._scopes.register(name, manager, parent)
             self._forget_plans()

@@ -96,10 +96,12 @@ class ScopeRegistry:
 
     def register(self, name: str, manager: ScopeManager, parent: str | None) -> None:
         """Register (or replace) a custom scope; see ``InjectQ.register_scope_manager``."""
-        if not isinstance(name, str):  # pyright: ignore[reportUnnecessaryIsInstance]
+        given: list[object] = [name, parent]  # typed str, but anything may come
+        if not isinstance(given[0], str) or not isinstance(given[1], (str, type(None))):
+            bad = given[0] if not isinstance(given[0], str) else given[1]
             raise ScopeError(
-                f"a scope name is a str, not {type(name).__name__} ({name!r})",
-                fix="register_scope_manager('tenant', manager): name the scope with a string",
+                f"scope names are strings, not {type(bad).__name__} ({bad!r:.60})",
+                fix="name custom scopes with strings: register_scope_manager('tenant', manager)",
             )
         if name in RESERVED_SCOPES:
             raise ScopeError(

@@ -247,8 +247,22 @@ def test_a_protocol_bound_to_an_implementation_works() -> None:
         lambda c: c.invoke([1]),
         lambda c: c.get_factory([1]),
         lambda c: c.scope().__enter__().get([1]),
+        lambda c: c.get([1]),
+        lambda c: c[[1]],
+        lambda c: c.get(([1], 2)),
     ],
-    ids=["bind", "bind_instance", "bind_factory", "try_get", "invoke", "get_factory", "scope.get"],
+    ids=[
+        "bind",
+        "bind_instance",
+        "bind_factory",
+        "try_get",
+        "invoke",
+        "get_factory",
+        "scope.get",
+        "get",
+        "container[key]",
+        "tuple holding a list",
+    ],
 )
 def test_an_unhashable_key_is_a_binding_error_naming_it(call: Callable[[InjectQ], Any]) -> None:
     with pytest.raises(BindingError, match="cannot be a key: keys must be hashable") as caught:

@@ -112,6 +112,27 @@ class _Ready(dict[Hashable, Any]):
         return self._container._get(key)
 
 
+def _fast_get(ready: _Ready) -> Callable[[Any], Any]:
+    """``get`` for one container: its ready dict's look-up, its misses resolved in full.
+
+    A plain function rather than the dict's bound ``__getitem__`` only so that an
+    unhashable key is a ``BindingError`` rather than Python's bare ``TypeError``: the
+    ``try`` costs nothing until it catches.
+    """
+
+    def get(key: Any) -> Any:
+        try:
+            return ready[key]
+        except TypeError:
+            try:
+                hash(key)
+            except TypeError:
+                raise unhashable_key(key) from None
+            raise  # raised while building: the factory's own error
+
+    return get
+
+
 class InjectQ(Planner):
     """A dependency-injection container.
 
@@ -129,12 +150,12 @@ class InjectQ(Planner):
         self._recently_left: collections.deque[ScopeHandle] = collections.deque(maxlen=64)
         self._ended_request = Ended("the request scope ('scoped')")
         self._closing: Flight | None = None  # the close running now, if any
-        # Already-built singletons and bound instances, by key.  ``get`` is this dict's
-        # C-level ``__getitem__`` (unless a subclass overrides ``get``); a miss falls
-        # through ``__missing__`` to the full resolution.
+        # Already-built singletons and bound instances, by key.  ``get`` looks a key up
+        # here (unless a subclass overrides ``get``); a miss falls through
+        # ``__missing__`` to the full resolution.
         self._ready = _Ready(self)
         if type(self).get is InjectQ.get:
-            object.__setattr__(self, "get", self._ready.__getitem__)
+            object.__setattr__(self, "get", _fast_get(self._ready))
         self._scope_var: ContextVar[Frame] = ContextVar("injectq.scope", default=self._root)
         self._scopes = ScopeRegistry(self._ours)
         self.factories: MutableMapping[Hashable, Callable[..., Any]] = _Factories(self)
@@ -340,13 +361,16 @@ class InjectQ(Planner):
     # -- resolve --------------------------------------------------------------------
 
     def _get(self, key: Any) -> Any:
-        try:
-            node = self._plans.get(key)
-        except TypeError:  # an unhashable key
-            raise unhashable_key(key) from None
-        if node is None:
-            node = self._plan(key)
-        return node.top(self._scope_var.get())
+        return self._plan(key).top(self._scope_var.get())
+
+    async def _aresolve(self, key: Any, frame: Frame, concurrent: bool) -> Any:
+        """``aget`` of the container (in its current scope) and of a scope handle."""
+        node = self._plan(key)
+        if node.atop is None:
+            return node.top(frame)
+        if concurrent:
+            await self._prefetch(missing_prereqs(node, frame), frame)
+        return await node.atop(frame)
 
     @staticmethod
     async def _prefetch(missing: list[Node], frame: Frame) -> None:
@@ -381,18 +405,7 @@ class InjectQ(Planner):
         do not depend on each other are awaited at the same time, in a task group
         that is left before this returns.
         """
-        frame = self._scope_var.get()
-        try:
-            node = self._plans.get(key)
-        except TypeError:  # an unhashable key
-            raise unhashable_key(key) from None
-        if node is None:
-            node = self._plan(key)
-        if node.atop is None:
-            return node.top(frame)
-        if concurrent:
-            await self._prefetch(missing_prereqs(node, frame), frame)
-        return await node.atop(frame)
+        return await self._aresolve(key, self._scope_var.get(), concurrent)
 
     @overload
     def try_get(self, key: type[T], default: None = None) -> T | None: ...

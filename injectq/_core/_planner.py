@@ -29,7 +29,7 @@ from ._bindings import (
 )
 from ._codegen import MISSING_CONST
 from ._errors import CircularDependencyError, DependencyNotFoundError, describe_key
-from ._keys import SINGLETON, TRANSIENT, normalize_key
+from ._keys import SINGLETON, TRANSIENT, normalize_key, unhashable_key
 from ._plan import Node, compile_binding, constant, scope_id_node
 from ._spec import Param, read_params
 
@@ -66,7 +66,11 @@ class Planner:
         return binding
 
     def _plan(self, key: Any) -> Node:
-        node = self._plans.get(key)
+        """The resolution plan of ``key``, made once: what every ``get``/``aget`` runs."""
+        try:
+            node = self._plans.get(key)
+        except TypeError:
+            raise unhashable_key(key) from None
         if node is not None:
             return node
         normalized = normalize_key(key)

@@ -36,9 +36,7 @@ from ._finalize import (
     record_needs_await,
     run_sync,
 )
-from ._keys import unhashable_key
 from ._managers import ScopeManager, calling_manager
-from ._plan import missing_prereqs
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Hashable, Iterator
@@ -529,14 +527,7 @@ class ScopeHandle(Frame):
         """Resolve ``key`` in this scope (sync)."""
         if self._state != _ACTIVE:
             raise self._inactive(f"get({describe_key(key)})")
-        container = self._container
-        try:
-            node = container._plans.get(key)
-        except TypeError:  # an unhashable key
-            raise unhashable_key(key) from None
-        if node is None:
-            node = container._plan(key)
-        return node.top(self)
+        return self._container._plan(key).top(self)
 
     @overload
     async def aget(self, key: type[T], *, concurrent: bool = False) -> T: ...
@@ -546,18 +537,7 @@ class ScopeHandle(Frame):
         """Resolve ``key`` in this scope, awaiting async factories (see ``InjectQ.aget``)."""
         if self._state != _ACTIVE:
             raise self._inactive(f"aget({describe_key(key)})")
-        container = self._container
-        try:
-            node = container._plans.get(key)
-        except TypeError:  # an unhashable key
-            raise unhashable_key(key) from None
-        if node is None:
-            node = container._plan(key)
-        if node.atop is None:
-            return node.top(self)
-        if concurrent:
-            await container._prefetch(missing_prereqs(node, self), self)
-        return await node.atop(self)
+        return await self._container._aresolve(key, self, concurrent)
 
     def _group(self, action: str) -> TaskGroup:
         self._check_active(action)

@@ -22,6 +22,7 @@ from injectq import (
     InjectQ,
     InjectQError,
     ScopeError,
+    ScopeHandle,
     ScopeManager,
     SessionScopeManager,
     inject,
@@ -610,3 +611,9 @@ def test_the_reproducer_of_issue_8_ends_in_injectq_errors_or_works() -> None:
         None,
         "g",
     ]
+
+
+def test_a_scope_handle_made_directly_is_refused_with_the_way_to_get_one() -> None:
+    with pytest.raises(ScopeError, match="not made directly") as caught:
+        ScopeHandle(InjectQ(), "scoped", None)
+    assert "container.scope(" in str(caught.value.fix)

@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 import anyio
 import pytest
 
-from injectq import InjectQ, Scope, ScopeError
+from injectq import InjectQ, Scope, ScopeError, ScopeHandle
 
 TIMEOUT = 5.0
 T = TypeVar("T")
@@ -282,7 +282,7 @@ def test_handles_of_scopes_on_threads_one_after_another_have_distinct_ids() -> N
 
 
 def test_a_left_request_scope_holds_on_to_none_of_its_instances() -> None:
-    """Leaving a request scope drops its instances, even though the handle is kept a while."""
+    """Leaving a request scope drops its instances, even while its handle is still kept."""
     container = InjectQ()
     container.bind(Pool, scope=Scope.SCOPED)
     with container.scope() as scope:
@@ -291,6 +291,29 @@ def test_a_left_request_scope_holds_on_to_none_of_its_instances() -> None:
     del pool
     gc.collect()
     assert ref() is None
+    assert "left" in repr(scope)
+
+
+@pytest.mark.parametrize("entered", ["with", "asyncio", "trio"])
+def test_the_container_keeps_no_handle_of_a_left_scope(entered: str) -> None:
+    """A handle whose scope was left goes as soon as its user drops it."""
+    container = InjectQ()
+    container.bind(Pool, scope=Scope.SCOPED)
+
+    async def async_scope() -> weakref.ref[ScopeHandle]:
+        async with container.scope() as scope:
+            await scope.aget(Pool)
+        return weakref.ref(scope)
+
+    def sync_scope() -> weakref.ref[ScopeHandle]:
+        with container.scope() as scope:
+            scope.get(Pool)
+        return weakref.ref(scope)
+
+    for _ in range(3):
+        ref = sync_scope() if entered == "with" else anyio.run(async_scope, backend=entered)
+        gc.collect()
+        assert ref() is None
 
 
 class SlowConnection:

@@ -59,7 +59,7 @@ from ._override import Override, track_container
 from ._plan import Node, missing_prereqs
 from ._planner import Planner
 from ._registry import ScopeRegistry
-from ._scope import Ended, Frame, ScopeHandle
+from ._scope import Ended, Frame, ScopeHandle, new_handle
 from ._spec import CallKind, as_declared, call_kind
 from ._validate import validate
 
@@ -147,7 +147,7 @@ class InjectQ(Planner):
         self._plan_lock = threading.RLock()
         self._root = Frame(SINGLETON, None, is_async=True)
         self._root.pending = {}
-        self._recently_left: collections.deque[ScopeHandle] = collections.deque(maxlen=64)
+        self._spare_handles: collections.deque[ScopeHandle] = collections.deque()
         self._ended_request = Ended("the request scope ('scoped')")
         self._closing: Flight | None = None  # the close running now, if any
         # Already-built singletons and bound instances, by key.  ``get`` looks a key up
@@ -520,7 +520,7 @@ class InjectQ(Planner):
                 fix="identify the scope with a str or an int: container.scope('session', 'user-42')",
             ) from None
         if name is None:
-            return ScopeHandle(self, SCOPED, scope_id)
+            return new_handle(self, SCOPED, scope_id)
         resolved = scope_name(name)
         if resolved != SCOPED:
             if resolved in RESERVED_SCOPES:
@@ -529,8 +529,8 @@ class InjectQ(Planner):
                     fix="use container.scope() for the request scope, or a registered custom scope",
                 )
             self._scopes.check(resolved)
-            return ScopeHandle(self, resolved, scope_id, self._scopes.manager(resolved))
-        return ScopeHandle(self, resolved, scope_id)
+            return new_handle(self, resolved, scope_id, self._scopes.manager(resolved))
+        return new_handle(self, resolved, scope_id)
 
     def register_scope_manager(
         self, name: str, manager: ScopeManager, parent: str | None = None

@@ -48,11 +48,14 @@ if TYPE_CHECKING:
 
     from ._container import InjectQ
 
-__all__ = ["Ended", "Frame", "ScopeHandle", "SharedScope"]
+__all__ = ["Ended", "Frame", "ScopeHandle", "SharedScope", "new_handle"]
 
 T = TypeVar("T")
 PosArgsT = TypeVarTuple("PosArgsT")
 _NEW, _ACTIVE, _LEFT = 0, 1, 2
+
+#: how many consecutive scopes of one container get handles with distinct ids
+SPARE_HANDLES = 64
 _ENTER_ONCE = (
     "a scope handle is entered once and left once: open a new one with container.scope(...)"
 )
@@ -203,6 +206,7 @@ class ScopeHandle(Frame):
     """An entered scope: resolve with ``get``/``aget``, run tasks with ``start_soon``/``start``."""
 
     __slots__ = (
+        "__weakref__",
         "_container",
         "_manager",
         "_shared",
@@ -213,36 +217,20 @@ class ScopeHandle(Frame):
         "_token",
     )
 
+    _container: InjectQ
+    _manager: ScopeManager | None
+    _state: int
+    _task_group: TaskGroup | None
+    _spawned: bool
     _token: Token[Frame] | None
     _shared: SharedScope
     _snapshot: dict[str, Any] | None
 
-    def __init__(
-        self,
-        container: InjectQ,
-        name: str,
-        scope_id: Hashable | None,
-        manager: ScopeManager | None = None,
-    ) -> None:
-        if not container._scoping:  # its first scope: get_instance() considers it from now
-            register(container)
-        # Frame's fields, set here directly (a request scope is opened per request);
-        # parent, is_async and the token are set on entry, the custom-scope fields
-        # (_shared, _snapshot) by _open
-        self.name = name
-        self.scope_id = scope_id
-        self.instances = {}
-        self.pending = None
-        self.building = None
-        self.records = []
-        # its own: builds in other scopes never wait for it (the C lock threading.RLock()
-        # makes, without that function's call: a scope is opened per request)
-        self.lock = _RLock()
-        self._container = container
-        self._manager = manager
-        self._state = _NEW
-        self._task_group: TaskGroup | None = None
-        self._spawned = False
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        raise ScopeError(
+            "a scope handle is not made directly",
+            fix="open a scope with `container.scope(...)`; it gives the handle",
+        )
 
     def __repr__(self) -> str:
         state = ("not entered", "active", "left")[self._state]
@@ -296,11 +284,8 @@ class ScopeHandle(Frame):
     def _leave_frame(self) -> None:
         self._state = _LEFT
         if self._manager is None:
-            # A left request scope gives up its instances, and the container keeps the
-            # handle among the last few left: ``id(scope)`` of short scopes that follow
-            # each other (say, one per thread) stays distinct, as a log key would need.
+            # a left request scope gives up its instances
             self.instances = self._container._ended_request
-            self._container._recently_left.append(self)
         else:
             self.instances = Ended(_describe_scope(self.name, self.scope_id))
 
@@ -407,7 +392,6 @@ class ScopeHandle(Frame):
             self._token = None
             self._state = _LEFT
             self.instances = container._ended_request
-            container._recently_left.append(self)
             if self.records:
                 errors: list[Exception] = []
                 run_sync(finalize(self.records, is_async=False, errors=errors), self._refuse)
@@ -470,7 +454,6 @@ class ScopeHandle(Frame):
             self._state = _LEFT
             container = self._container
             self.instances = container._ended_request
-            container._recently_left.append(self)
             records = self.records
             errors = (
                 await finalize_async(records, task_group.cancel_scope) if records else _NO_ERRORS
@@ -576,3 +559,45 @@ class ScopeHandle(Frame):
     ) -> Any:
         self._container._scope_var.set(self)  # the task's own context: no reset needed
         return await func(*args, **kwargs)
+
+
+_blank = object.__new__
+
+
+def new_handle(
+    container: InjectQ, name: str, scope_id: Hashable | None, manager: ScopeManager | None = None
+) -> ScopeHandle:
+    """A handle for a new scope of ``container``.
+
+    It comes from the front of the container's queue of never-used handles, and a
+    new one joins the back.  So a handle was allocated SPARE_HANDLES scopes before
+    it is handed out, while the handles of the scopes in between still existed:
+    ``id(scope)`` of that many consecutive scopes differs even when each handle is
+    dropped as soon as its scope is left (one short scope per thread, logged by
+    id).  The container keeps no handle of a scope that was left.
+    """
+    if not container._scoping:  # its first scope: get_instance() considers it from now
+        register(container)
+    spares = container._spare_handles
+    if not spares:
+        spares.extend([_blank(ScopeHandle) for _ in range(SPARE_HANDLES)])
+    handle: ScopeHandle = spares.popleft()
+    spares.append(_blank(ScopeHandle))
+    # Frame's fields, set here directly (a request scope is opened per request);
+    # parent, is_async and the token are set on entry, the custom-scope fields
+    # (_shared, _snapshot) by _open
+    handle.name = name
+    handle.scope_id = scope_id
+    handle.instances = {}
+    handle.pending = None
+    handle.building = None
+    handle.records = []
+    # its own: builds in other scopes never wait for it (the C lock threading.RLock()
+    # makes, without that function's call: a scope is opened per request)
+    handle.lock = _RLock()
+    handle._container = container
+    handle._manager = manager
+    handle._state = _NEW
+    handle._task_group = None
+    handle._spawned = False
+    return handle

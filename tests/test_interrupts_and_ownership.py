@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import threading
 from collections.abc import Hashable
@@ -248,3 +249,58 @@ def test_the_innermost_context_or_scope_block_decides_the_active_container() -> 
                 assert InjectQ.get_instance() is first
             assert InjectQ.get_instance() is second
         assert InjectQ.get_instance() is first
+
+
+#: A container that entered a scope is freed by the garbage collector while another
+#: container enters its first scope. The collector can run at any allocation, so also
+#: inside that entry's bookkeeping, with its lock held: the lock here collects right
+#: after it is taken, which is the worst moment. Run in a child process, so that a hang
+#: ends with the child and not with this test session.
+_COLLECTED_DURING_A_FIRST_SCOPE = """
+import gc
+import threading
+from injectq import InjectQ
+from injectq._core import _active
+
+class CollectingLock:
+    def __init__(self):
+        self._lock = threading.Lock()
+    def acquire(self, blocking=True):
+        taken = self._lock.acquire(blocking)
+        if taken:
+            gc.collect()
+        return taken
+    def release(self):
+        self._lock.release()
+    def __enter__(self):
+        self.acquire()
+    def __exit__(self, *exc):
+        self.release()
+
+class Service:
+    pass
+
+def make_garbage():
+    container = InjectQ()
+    with container.scope() as scope:
+        scope.get(Service)
+    container.cycle = container  # freed only by the collector
+
+make_garbage()
+_active._scoping_lock = CollectingLock()
+for _ in range(5):
+    make_garbage()
+print(sum(ref() is not None for ref in _active._scoping), "done")
+"""
+
+
+def test_a_container_collected_while_another_enters_its_first_scope_does_not_hang() -> None:
+    finished = subprocess.run(
+        [sys.executable, "-c", _COLLECTED_DURING_A_FIRST_SCOPE],
+        capture_output=True,
+        text=True,
+        timeout=30,  # a hang fails here, well before the session's own time limit
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.strip() == "1 done"  # the last one is still alive

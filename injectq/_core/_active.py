@@ -64,16 +64,28 @@ class Activation:
 def register(container: InjectQ) -> None:
     """Let ``current`` consider ``container`` (held weakly): it enters its first scope."""
     global _scoping
+    ref = weakref.ref(container, _forget)
     with _scoping_lock:
         if not container._scoping:
             container._scoping = True
-            _scoping = (*_scoping, weakref.ref(container, _forget))
+            # the containers gone since the last change are dropped here too (see _forget)
+            _scoping = (*(r for r in _scoping if r() is not None), ref)
 
 
 def _forget(ref: weakref.ref[InjectQ]) -> None:
+    """Drop a container that is gone.  Never waits for the lock.
+
+    The garbage collector calls this whenever it frees a container, which can be
+    in the middle of ``register`` in this very thread, with the lock held: a
+    blocking wait there would never end.  What cannot be dropped now is dropped
+    by the next ``register``; ``current`` skips it meanwhile.
+    """
     global _scoping
-    with _scoping_lock:
-        _scoping = tuple(r for r in _scoping if r is not ref)
+    if _scoping_lock.acquire(blocking=False):
+        try:
+            _scoping = tuple(r for r in _scoping if r is not ref)
+        finally:
+            _scoping_lock.release()
 
 
 def current(make_default: type[InjectQ] | None = None) -> InjectQ:

@@ -579,9 +579,11 @@ def new_handle(
     if not container._scoping:  # its first scope: get_instance() considers it from now
         register(container)
     spares = container._spare_handles
-    if not spares:
+    try:
+        handle: ScopeHandle = spares.popleft()
+    except IndexError:  # the first scope (or scopes opened by very many threads at once)
         spares.extend([_blank(ScopeHandle) for _ in range(SPARE_HANDLES)])
-    handle: ScopeHandle = spares.popleft()
+        handle = _blank(ScopeHandle)
     spares.append(_blank(ScopeHandle))
     # Frame's fields, set here directly (a request scope is opened per request);
     # parent, is_async and the token are set on entry, the custom-scope fields

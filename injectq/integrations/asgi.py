@@ -8,7 +8,10 @@ Framework-free (no Starlette needed): it wraps any ASGI 3 application.
   response body has been sent completely (streaming bodies included), after
   Starlette's background tasks, or after the client went away and the
   application stopped.  The scope handle is stored in the ASGI scope under
-  :data:`SCOPE_KEY` (see :func:`request_scope`).
+  :data:`SCOPE_KEY` (see :func:`request_scope`), and the connection's ASGI
+  ``(scope, receive, send)`` is put into the request scope itself as an
+  :class:`ASGIConnection`, which services (and Starlette's ``Request``) are
+  built from.
 - ``lifespan`` passes through untouched, except that the container is closed
   (``await container.aclose()``) after the application has finished its own
   shutdown code and before the server hears ``lifespan.shutdown.complete``.
@@ -19,10 +22,11 @@ Framework-free (no Starlette needed): it wraps any ASGI 3 application.
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from .._core._active import current
 from .._core._errors import ScopeError
+from .._core._keys import Scope
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, MutableMapping
@@ -36,19 +40,47 @@ if TYPE_CHECKING:
     Send = Callable[[Message], Awaitable[None]]
     ASGIApp = Callable[[ASGIScope, Receive, Send], Awaitable[None]]
 
-__all__ = ["SCOPE_KEY", "InjectQMiddleware", "current_connection", "request_scope"]
+__all__ = [
+    "SCOPE_KEY",
+    "ASGIConnection",
+    "InjectQMiddleware",
+    "bind_asgi_connection",
+    "current_connection",
+    "request_scope",
+]
 
 #: the ASGI scope key under which the middleware leaves the connection's scope handle
 SCOPE_KEY = "injectq.scope"
-
-_CONNECTION: ContextVar[tuple[ASGIScope, Receive, Send] | None] = ContextVar(
-    "injectq.asgi.connection", default=None
-)
 
 _FIX = (
     "wrap the application in injectq.integrations.asgi.InjectQMiddleware"
     " (setup_starlette(container, app) or setup_fastapi(container, app) add it)"
 )
+
+
+class ASGIConnection(tuple[Any, Any, Any]):
+    """The ASGI ``(scope, receive, send)`` of the connection a request scope serves.
+
+    The middleware puts it into each request scope it opens (no ``ContextVar`` to
+    set and reset per request); a service asks for it by type.  Outside such a
+    scope, asking for it is a :class:`~injectq.ScopeError`.
+    """
+
+    __slots__ = ()
+
+
+def _no_connection() -> ASGIConnection:
+    raise ScopeError(
+        "no ASGI connection is being handled here: the request or WebSocket is only"
+        " injectable inside the request scope the injectq middleware opens for it",
+        fix=_FIX,
+    )
+
+
+def bind_asgi_connection(container: InjectQ) -> None:
+    """Bind :class:`ASGIConnection` (scoped), unless it is bound already."""
+    if not container.has(ASGIConnection):
+        container.bind_factory(ASGIConnection, _no_connection, scope=Scope.SCOPED)
 
 
 class InjectQMiddleware:
@@ -64,17 +96,15 @@ class InjectQMiddleware:
         self.app = app
         self.container = container
         self.close_container = close_container
+        bind_asgi_connection(container)
 
     async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http" or kind == "websocket":
             async with self.container.scope() as handle:
                 scope[SCOPE_KEY] = handle
-                token = _CONNECTION.set((scope, receive, send))
-                try:
-                    await self.app(scope, receive, send)
-                finally:
-                    _CONNECTION.reset(token)
+                handle.instances[ASGIConnection] = ASGIConnection((scope, receive, send))
+                await self.app(scope, receive, send)
         elif kind == "lifespan" and self.close_container:
             await self.app(scope, receive, self._lifespan_send(send))
         else:
@@ -123,13 +153,14 @@ def request_scope(connection: Any) -> ScopeHandle:
     return handle
 
 
-def current_connection() -> tuple[ASGIScope, Receive, Send]:
-    """The ASGI ``(scope, receive, send)`` of the connection being handled in this context."""
-    connection = _CONNECTION.get()
-    if connection is None:
-        raise ScopeError(
-            "no ASGI connection is being handled here: the request or WebSocket is only"
-            " injectable while the injectq middleware handles it",
-            fix=_FIX,
-        )
+def current_connection() -> ASGIConnection:
+    """The ASGI ``(scope, receive, send)`` of the connection being handled in this context.
+
+    Read from the request scope of the active container (a scope block makes
+    its container the active one).
+    """
+    container = current()
+    if not container.has(ASGIConnection):
+        return _no_connection()
+    connection: ASGIConnection = container.get(ASGIConnection)
     return connection

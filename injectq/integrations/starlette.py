@@ -27,7 +27,12 @@ from starlette.websockets import WebSocket  # noqa: E402
 
 from .._core._errors import InjectQError  # noqa: E402
 from .._core._keys import Scope  # noqa: E402
-from .asgi import InjectQMiddleware, current_connection, request_scope  # noqa: E402
+from .asgi import (  # noqa: E402
+    ASGIConnection,
+    InjectQMiddleware,
+    bind_asgi_connection,
+    request_scope,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable
@@ -37,13 +42,13 @@ if TYPE_CHECKING:
 __all__ = ["InjectQMiddleware", "bind_connection", "request_scope", "setup_starlette"]
 
 
-def _http_connection() -> HTTPConnection:
-    scope, receive, _ = current_connection()
+def _http_connection(connection: ASGIConnection) -> HTTPConnection:
+    scope, receive, _ = connection
     return HTTPConnection(scope, receive)
 
 
-def _request() -> Request:
-    scope, receive, send = current_connection()
+def _request(connection: ASGIConnection) -> Request:
+    scope, receive, send = connection
     if scope["type"] != "http":
         raise InjectQError(
             f"Request was asked for while handling a {scope['type']} connection",
@@ -53,8 +58,8 @@ def _request() -> Request:
     return Request(scope, receive, send)
 
 
-def _websocket() -> WebSocket:
-    scope, receive, send = current_connection()
+def _websocket(connection: ASGIConnection) -> WebSocket:
+    scope, receive, send = connection
     if scope["type"] != "websocket":
         raise InjectQError(
             f"WebSocket was asked for while handling a {scope['type']} connection",
@@ -64,7 +69,7 @@ def _websocket() -> WebSocket:
     return WebSocket(scope, receive, send)
 
 
-_CONNECTION_TYPES: tuple[tuple[Hashable, Callable[[], object]], ...] = (
+_CONNECTION_TYPES: tuple[tuple[Hashable, Callable[[ASGIConnection], object]], ...] = (
     (HTTPConnection, _http_connection),
     (Request, _request),
     (WebSocket, _websocket),
@@ -73,6 +78,7 @@ _CONNECTION_TYPES: tuple[tuple[Hashable, Callable[[], object]], ...] = (
 
 def bind_connection(container: InjectQ) -> None:
     """Bind ``HTTPConnection``, ``Request`` and ``WebSocket`` as scoped, unless already bound."""
+    bind_asgi_connection(container)
     for key, factory in _CONNECTION_TYPES:
         if not container.has(key):
             container.bind_factory(key, factory, scope=Scope.SCOPED)

@@ -129,7 +129,7 @@ async def test_the_request_is_not_injectable_outside_a_request() -> None:
     log = Log()
     _, container = make_app(log)
     async with container.scope():
-        with pytest.raises(ScopeError, match="only injectable while the injectq middleware"):
+        with pytest.raises(ScopeError, match="only injectable inside the request scope the injectq middleware opens"):
             await container.aget(Request)
 
 

@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket
 
 from injectq import InjectQ, InjectQError, Scope, ScopeError
 from injectq.integrations import MissingExtraError
-from injectq.integrations.asgi import InjectQMiddleware, request_scope
+from injectq.integrations.asgi import InjectQMiddleware, current_connection, request_scope
 from injectq.integrations.starlette import setup_starlette
 
 pytestmark = pytest.mark.anyio
@@ -129,7 +129,10 @@ async def test_the_request_is_not_injectable_outside_a_request() -> None:
     log = Log()
     _, container = make_app(log)
     async with container.scope():
-        with pytest.raises(ScopeError, match="only injectable inside the request scope the injectq middleware opens"):
+        with pytest.raises(
+            ScopeError,
+            match="only injectable inside the request scope the injectq middleware opens",
+        ):
             await container.aget(Request)
 
 
@@ -308,3 +311,32 @@ async def test_a_failed_startup_is_reported_with_the_close_failure_added() -> No
     assert events[0].startswith(
         "lifespan.startup.failed no database\n(closing the injectq container failed as well:"
     )
+
+
+async def test_a_job_that_outlives_its_request_cannot_reach_the_requests_connection() -> None:
+    container = InjectQ()
+    request_over = anyio.Event()
+    seen: list[str] = []
+
+    async def job() -> None:
+        seen.append(current_connection()[0]["path"])  # during the request: its own
+        await request_over.wait()
+        with pytest.raises(ScopeError, match="ended"):
+            current_connection()
+        with pytest.raises(ScopeError):
+            await container.aget(Request)
+        seen.append("refused")
+
+    async with anyio.create_task_group() as outer:
+
+        async def endpoint(request: Request) -> PlainTextResponse:
+            outer.start_soon(job)  # an outer task group: the job outlives the request
+            await anyio.wait_all_tasks_blocked()
+            return PlainTextResponse("ok")
+
+        app = Starlette(routes=[Route("/fire", endpoint)])
+        setup_starlette(container, app)
+        async with client_for(app) as client:
+            assert (await client.get("/fire")).text == "ok"
+            request_over.set()
+    assert seen == ["/fire", "refused"]

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, MutableMapping
 
     from .._core._container import InjectQ
-    from .._core._scope import ScopeHandle
+    from .._core._scope import Frame, ScopeHandle
 
     ASGIScope = MutableMapping[str, Any]
     Message = MutableMapping[str, Any]
@@ -78,9 +78,25 @@ def _no_connection() -> ASGIConnection:
 
 
 def bind_asgi_connection(container: InjectQ) -> None:
-    """Bind :class:`ASGIConnection` (scoped), unless it is bound already."""
-    if not container.has(ASGIConnection):
-        container.bind_factory(ASGIConnection, _no_connection, scope=Scope.SCOPED)
+    """Bind :class:`ASGIConnection` (scoped), unless it is bound already.
+
+    The middleware puts the connection into the request scope it opens; a
+    request scope opened inside that one (one per WebSocket message, say) finds
+    it in the scopes around it.
+    """
+    if container.has(ASGIConnection):
+        return
+
+    def connection_of_an_enclosing_scope() -> ASGIConnection:
+        frame: Frame | None = container._scope_var.get()
+        while frame is not None:
+            found: ASGIConnection | None = frame.instances.get(ASGIConnection)
+            if found is not None:
+                return found
+            frame = frame.parent
+        return _no_connection()
+
+    container.bind_factory(ASGIConnection, connection_of_an_enclosing_scope, scope=Scope.SCOPED)
 
 
 class InjectQMiddleware:

@@ -340,3 +340,22 @@ async def test_a_job_that_outlives_its_request_cannot_reach_the_requests_connect
             assert (await client.get("/fire")).text == "ok"
             request_over.set()
     assert seen == ["/fire", "refused"]
+
+
+async def test_a_scope_opened_inside_the_request_still_reaches_its_connection() -> None:
+    container = InjectQ()
+    answers: list[str] = []
+
+    async def endpoint(request: Request) -> PlainTextResponse:
+        async with container.scope():  # one scope per unit of work inside the request
+            inner = await container.aget(Request)
+            connection = await container.aget(HTTPConnection)
+            answers.append(f"{inner.url.path} {connection.url.path}")
+            assert current_connection()[0] is request.scope
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/inner", endpoint)])
+    setup_starlette(container, app)
+    async with client_for(app) as client:
+        assert (await client.get("/inner")).text == "ok"
+    assert answers == ["/inner /inner"]

@@ -112,6 +112,13 @@ class _Ready(dict[Hashable, Any]):
         return self._container._get(key)
 
 
+def _uncallable(target: object) -> str | None:
+    """Why calling ``target`` cannot build anything (``Any``, a Protocol, an ABC), or None."""
+    if is_any(target) or (isinstance(target, type) and is_class(target)):
+        return unbuildable(target, signature=False)
+    return None
+
+
 def _fast_get(ready: _Ready) -> Callable[[Any], Any]:
     """``get`` for one container: its ready dict's look-up, its misses resolved in full.
 
@@ -281,11 +288,7 @@ class InjectQ(Planner):
                 fix="pass a function, or use bind_instance for a value",
             )
         key = normalize_key(key)
-        why = (
-            unbuildable(factory, signature=False)
-            if is_any(factory) or (isinstance(factory, type) and is_class(factory))
-            else None
-        )
+        why = _uncallable(factory)
         if why is not None:
             raise BindingError(
                 f"the factory for {describe_key(key)} cannot be called:"
@@ -468,11 +471,7 @@ class InjectQ(Planner):
                     f"{describe_key(target)} is bound to a value, not a factory", key=target
                 )
             target = binding.instance
-        why = (
-            unbuildable(target, signature=False)
-            if is_any(target) or (isinstance(target, type) and is_class(target))
-            else None
-        )
+        why = _uncallable(target)
         if why is not None:
             raise BindingError(
                 f"cannot invoke {describe_key(target)}: it {why}",

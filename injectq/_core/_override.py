@@ -198,18 +198,13 @@ class _ShadowFrame(Frame):
         with block._layers_lock:
             block._made[id(self)] = self
 
-    def adopt(self, records: list[Record]) -> None:
-        if not self.is_async:
-            for record in records:
-                if record_needs_await(record):
-                    key = record[2]
-                    raise ScopeError(
-                        f"{describe_key(key)} needs an async teardown, but the override it was"
-                        " built under was entered with `with` and cannot await it",
-                        key=key,
-                        fix="enter the override with `async with override_dependency(...)`",
-                    )
-        self.records.extend(records)
+    def _cannot_await(self, key: Hashable) -> ScopeError:
+        return ScopeError(
+            f"{describe_key(key)} needs an async teardown, but the override it was"
+            " built under was entered with `with` and cannot await it",
+            key=key,
+            fix="enter the override with `async with override_dependency(...)`",
+        )
 
 
 class _Closer:

@@ -104,14 +104,16 @@ class Frame:
         if not self.is_async:
             for record in records:
                 if record_needs_await(record):
-                    key = record[2]
-                    raise ScopeError(
-                        f"{describe_key(key)} needs an async teardown, but the {self.name!r}"
-                        " scope was entered with `with` and cannot await it",
-                        key=key,
-                        fix=f"enter it with `async with container.scope({self.name!r})`",
-                    )
+                    raise self._cannot_await(record[2])
         self.records.extend(records)
+
+    def _cannot_await(self, key: Hashable) -> ScopeError:
+        return ScopeError(
+            f"{describe_key(key)} needs an async teardown, but the {self.name!r}"
+            " scope was entered with `with` and cannot await it",
+            key=key,
+            fix=f"enter it with `async with container.scope({self.name!r})`",
+        )
 
 
 def _unwrap(raised: BaseException, exc: BaseException | None) -> BaseException:

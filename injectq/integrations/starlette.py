@@ -47,26 +47,23 @@ def _http_connection(connection: ASGIConnection) -> HTTPConnection:
     return HTTPConnection(scope, receive)
 
 
-def _request(connection: ASGIConnection) -> Request:
-    scope, receive, send = connection
-    if scope["type"] != "http":
+def _of_kind(connection: ASGIConnection, kind: str, asked: type, other: str) -> ASGIConnection:
+    """``connection``, when it is of ``kind``; else the error that says what to ask for."""
+    if connection[0]["type"] != kind:
         raise InjectQError(
-            f"Request was asked for while handling a {scope['type']} connection",
-            key=Request,
-            fix="ask for WebSocket (or HTTPConnection, which both are) instead",
+            f"{asked.__name__} was asked for while handling a {connection[0]['type']} connection",
+            key=asked,
+            fix=f"ask for {other} (or HTTPConnection, which both are) instead",
         )
-    return Request(scope, receive, send)
+    return connection
+
+
+def _request(connection: ASGIConnection) -> Request:
+    return Request(*_of_kind(connection, "http", Request, "WebSocket"))
 
 
 def _websocket(connection: ASGIConnection) -> WebSocket:
-    scope, receive, send = connection
-    if scope["type"] != "websocket":
-        raise InjectQError(
-            f"WebSocket was asked for while handling a {scope['type']} connection",
-            key=WebSocket,
-            fix="ask for Request (or HTTPConnection, which both are) instead",
-        )
-    return WebSocket(scope, receive, send)
+    return WebSocket(*_of_kind(connection, "websocket", WebSocket, "Request"))
 
 
 _CONNECTION_TYPES: tuple[tuple[Hashable, Callable[[ASGIConnection], object]], ...] = (
